@@ -1,0 +1,55 @@
+/**
+ * The shape of one `qt` command: a yargs module whose `run` returns an exit code (or
+ * nothing for 0) and throws QtError for a user mistake. Command files stay light:
+ * heavy modules (ccxt, Ink, the engine) are imported inside `run`.
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { UsageError } from '../errors.js';
+
+export interface GlobalArgs {
+  'env-file'?: string;
+  'redis-url'?: string;
+  prefix?: string;
+  'log-format'?: 'pretty' | 'json';
+}
+
+export interface QtCommand<A = Record<string, unknown>> {
+  command: string | string[];
+  describe: string;
+  builder?: (y: Argv<GlobalArgs>) => Argv<any>;
+  run: (argv: A & GlobalArgs) => Promise<number | void>;
+}
+
+/** Where the CLI entry picks up a command's exit code. */
+export const outcome = { exitCode: 0 };
+
+export function toModule<A>(c: QtCommand<A>): CommandModule<GlobalArgs, any> {
+  return {
+    command: c.command,
+    describe: c.describe,
+    builder: (c.builder ?? ((y) => y)) as CommandModule<GlobalArgs, any>['builder'],
+    handler: async (argv) => {
+      const code = await c.run(argv as unknown as A & GlobalArgs);
+      outcome.exitCode = typeof code === 'number' ? code : 0;
+    },
+  };
+}
+
+/** Loads the configuration with the global flags applied (imports zod lazily). */
+export async function configFrom(argv: GlobalArgs, extra: Record<string, string> = {}) {
+  const { loadConfig } = await import('../config/config.js');
+  const overrides: Record<string, string> = { ...extra };
+  if (argv['redis-url']) overrides.REDIS_URL = argv['redis-url'];
+  if (argv.prefix) overrides.QT_PREFIX = argv.prefix;
+  if (argv['log-format']) overrides.QT_LOG_FORMAT = argv['log-format'];
+  return loadConfig({ envFile: argv['env-file'], overrides });
+}
+
+/** Parses `30s`, `5m`, `3h`, `2d`, `1500ms` or plain milliseconds; a bad value is a UsageError naming the flag. */
+export function parseDuration(s: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(String(s).trim());
+  if (!m) throw new UsageError(`${flag}: expected a duration like 30s, 5m, 3h or 2d (got ${JSON.stringify(s)})`);
+  const n = Number(m[1]);
+  const mult = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000 }[m[2] ?? 'ms']!;
+  return Math.round(n * mult);
+}

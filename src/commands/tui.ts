@@ -1,0 +1,67 @@
+/**
+ * `qt tui`: the operations console. Attaches to Redis only (never to the engine
+ * process). Ink and React are imported inside `runConsole`, so `qt --help` and
+ * `qt health` never load them.
+ */
+import type { Config } from '../config/config.js';
+import { UsageError } from '../errors.js';
+import type { QtCommand } from './command.js';
+import { configFrom, parseDuration } from './command.js';
+
+export interface ConsoleOptions {
+  /** refresh period (one collector call each) */
+  refreshMs: number;
+  /** the window of rates, rejections and sparklines (default 15 min) */
+  windowMs?: number;
+  /** called once when the console has closed (the operator quit, or `stop` fired) */
+  onQuit?: () => void | Promise<void>;
+  /** aborting it closes the console */
+  stop?: AbortSignal;
+  /** where ghost-cleanup backups go (default: the current directory) */
+  backupDir?: string;
+}
+
+/** Runs the console until the operator quits; returns the exit code (0). */
+export async function runConsole(config: Config, opts: ConsoleOptions): Promise<number> {
+  // Ink renders only the last frame when it thinks it runs in CI (CI=true in the
+  // environment). A console on a real terminal is interactive wherever it runs.
+  if (process.stdout.isTTY) {
+    delete process.env.CI;
+    delete process.env.CONTINUOUS_INTEGRATION;
+  }
+  const [{ RedisSource }, { mountConsole }] = await Promise.all([import('../tui/redis-source.js'), import('../tui/run.js')]);
+  const source = new RedisSource(config, { windowMs: opts.windowMs ?? 15 * 60_000, backupDir: opts.backupDir });
+  try {
+    await mountConsole(source, { prefix: config.prefix, refreshMs: opts.refreshMs, stop: opts.stop });
+  } finally {
+    await source.close();
+    await opts.onQuit?.();
+  }
+  return 0;
+}
+
+interface TuiArgs {
+  refresh?: string;
+  window?: string;
+}
+
+function duration(s: string, flag: string, min: number): number {
+  const ms = parseDuration(s, flag);
+  if (ms < min) throw new UsageError(`${flag}: expected at least ${min} ms (got ${JSON.stringify(s)})`);
+  return ms;
+}
+
+export const tui: QtCommand<TuiArgs> = {
+  command: 'tui',
+  describe: 'the operations console: pipeline, streams, rejections, positions, services, findings (live)',
+  builder: (y) =>
+    y
+      .option('refresh', { type: 'string', default: '1s', describe: 'refresh period (500ms, 1s, 5s)' })
+      .option('window', { type: 'string', default: '15m', describe: 'window of rates, rejections and sparklines' }),
+  async run(argv) {
+    const refreshMs = duration(argv.refresh ?? '1s', '--refresh', 200);
+    const windowMs = duration(argv.window ?? '15m', '--window', 60_000);
+    const config = await configFrom(argv);
+    return runConsole(config, { refreshMs, windowMs });
+  },
+};

@@ -1,0 +1,64 @@
+import type { QtCommand } from './command.js';
+import { configFrom, parseDuration } from './command.js';
+import { UsageError } from '../errors.js';
+
+interface UpArgs {
+  stages?: string;
+  exchange?: 'paper' | 'binance';
+  market?: 'paper' | 'binance';
+  for?: string;
+  demo?: boolean;
+  live?: boolean;
+  console?: boolean;
+  'metrics-port'?: number;
+  'metrics-host'?: string;
+}
+
+export const up: QtCommand<UpArgs> = {
+  command: 'up',
+  describe: 'run the engine daemon (all stages by default) on the paper exchange or Binance',
+  builder: (y) =>
+    y
+      .option('stages', { type: 'string', describe: 'comma list of stages to run (default: all)' })
+      .option('exchange', { choices: ['paper', 'binance'] as const, describe: 'exchange adapter (default: paper)' })
+      .option('market', { choices: ['paper', 'binance'] as const, describe: 'price feed (default: paper)' })
+      .option('for', { type: 'string', describe: 'stop after this long (30s, 5m, 2h)' })
+      .option('demo', { type: 'boolean', describe: 'binance: demo trading (the futures testnet)' })
+      .option('live', { type: 'boolean', describe: 'binance: live trading (also needs QT_LIVE_CONFIRM)' })
+      .option('metrics-port', { type: 'number', describe: 'serve Prometheus metrics on this port (/metrics)' })
+      .option('metrics-host', { type: 'string', describe: 'address the metrics server listens on (default 127.0.0.1)' })
+      .option('console', { type: 'boolean', describe: 'open the console in this terminal (q stops the engine); starts a private Redis under .qt/ when none answers' }),
+  async run(argv) {
+    const overrides: Record<string, string> = {};
+    if (argv.exchange) overrides.QT_EXCHANGE = argv.exchange;
+    if (argv.market) overrides.QT_MARKET = argv.market;
+    if (argv.demo && argv.live) throw new UsageError('--demo and --live exclude each other');
+    if (argv.live) overrides.QT_BINANCE_MODE = 'live';
+    if (argv.demo) overrides.QT_BINANCE_MODE = 'demo';
+    const forMs = argv.for ? parseDuration(argv.for, '--for') : undefined;
+    const mp = argv['metrics-port'];
+    if (mp !== undefined && !(Number.isInteger(mp) && mp >= 1 && mp <= 65535)) throw new UsageError(`--metrics-port: expected a port from 1 to 65535 (got ${mp})`);
+    const metrics = { metricsPort: mp, metricsHost: argv['metrics-host'] };
+    let config = await configFrom(argv, overrides);
+    const { runDaemon } = await import('../engine/daemon.js');
+    if (argv.console) {
+      const { ensureRedis } = await import('../engine/private-redis.js');
+      const { redactUrl } = await import('../config/redact.js');
+      const redis = await ensureRedis(config.redisUrl);
+      if (redis.url !== config.redisUrl) {
+        process.stderr.write(
+          redis.started
+            ? `qt: no Redis answered at ${redactUrl(config.redisUrl)}; started a private redis-server on ${redis.url} (data in .qt/redis). Other qt commands: REDIS_URL=${redis.url}\n`
+            : `qt: using the private redis-server on ${redis.url} (REDIS_URL=${redis.url} for other qt commands)\n`,
+        );
+        config = await configFrom(argv, { ...overrides, REDIS_URL: redis.url });
+      }
+      try {
+        return await runDaemon(config, { stages: argv.stages, forMs, console: true, ...metrics });
+      } finally {
+        await redis.stop();
+      }
+    }
+    return runDaemon(config, { stages: argv.stages, forMs, ...metrics });
+  },
+};

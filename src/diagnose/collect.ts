@@ -1,0 +1,251 @@
+/**
+ * Builds the read model (`PipelineSnapshot`) of a deployment with read-only, pipelined
+ * commands: one SCAN over the prefix (COUNT 1000), one batch of hashes, sets and
+ * bounded XREVRANGEs, and the stream rounds of streams.ts. Never XREADGROUP, XCLAIM,
+ * XAUTOCLAIM, XINFO STREAM FULL, XPENDING IDLE or a whole-stream XRANGE, never a write.
+ */
+import type { Redis } from 'ioredis';
+import { MODES, type Mode } from '../contract/codes.js';
+import { Names, STAGES, STREAMS } from '../contract/names.js';
+import { redactUrl } from '../config/redact.js';
+import { collectStreams } from './streams.js';
+import { defaultInputOf, serviceInfos } from './services.js';
+import { policyLimit, positionsSummary } from './positions.js';
+import { funnelOf, minutesOf, stagesFromMetrics, stagesFromRejections, stagesFromStreams } from './metrics.js';
+import type { PipelineSnapshot, RejectionExample } from './read-model.js';
+import { DEFAULT_THRESHOLDS, type Thresholds } from './thresholds.js';
+import { entries, idMs, num, Reader, type Cmd } from './redis-read.js';
+
+export interface CollectOptions {
+  windowMs: number;
+  now?: number;
+  thresholds?: Thresholds;
+  /** Redis URL to show (redacted here) */
+  url?: string;
+  /** newest rejections read for examples (XREVRANGE COUNT) */
+  rejectionSample?: number;
+}
+
+function hash(v: unknown): Record<string, string> | null {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, string>) : null;
+}
+
+export async function collectSnapshot(redis: Redis, names: Names, opts: CollectOptions): Promise<PipelineSnapshot> {
+  const now = opts.now ?? Date.now();
+  const th = opts.thresholds ?? DEFAULT_THRESHOLDS;
+  const rd = new Reader(redis);
+  const unknowns: string[] = [];
+  const p = names.prefix;
+
+  // 1. every key under the prefix, classified locally (one SCAN, bounded by key count)
+  const keys = await rd.scan(`${p}:*`, 10000);
+  const streamKeys = new Map<string, { key: string; name: string; known: boolean }>();
+  for (const s of STREAMS) streamKeys.set(names.stream(s), { key: names.stream(s), name: s, known: true });
+  const svcKeys: string[] = [];
+  const posKeys: string[] = [];
+  // Ledger keys are counted, never read: they are never positions or ghosts.
+  const ledgerKeys: string[] = [];
+  for (const k of keys) {
+    if (names.isStreamKey(k) && !streamKeys.has(k)) streamKeys.set(k, { key: k, name: names.shortStreamName(k), known: false });
+    else if (names.serviceNameOf(k)) svcKeys.push(k);
+    else {
+      const kind = names.classifyPositionKey(k)?.kind;
+      if (kind === 'ledger') ledgerKeys.push(k);
+      else if (kind) posKeys.push(k);
+    }
+  }
+
+  // 2. streams (two rounds) and everything else (one round), concurrently
+  const minutes = minutesOf(now, opts.windowMs);
+  const sample = opts.rejectionSample ?? 500;
+  const stageNames = [...new Set<string>([...STAGES, ...svcKeys.map((k) => names.serviceNameOf(k)!)])];
+  const cmds: Cmd[] = [
+    ['info', 'server'],
+    ['info', 'memory'],
+    ['exists', names.registry()],
+    ['smembers', names.registry()],
+    ['hgetall', names.policy()],
+    ['get', names.killSwitch()],
+    ['xrevrange', names.stream('stage.rejected'), '+', '-', 'COUNT', sample],
+    ['xrevrange', names.stream('dead.letter'), '+', '-', 'COUNT', 200],
+    ['xrevrange', names.stream('execution.result'), '+', '-', 'COUNT', 200],
+    ...svcKeys.map((k): Cmd => ['hgetall', k]),
+  ];
+  // metrics: only the per-minute hashes the SCAN saw (no command for a minute without one)
+  const metricKeys = new Set(keys.filter((k) => names.isMetricsKey(k)));
+  const metricSlots = new Map<string, (number | null)[]>();
+  for (const s of stageNames) {
+    metricSlots.set(s, minutes.map((m) => {
+      const k = names.metrics(s, m);
+      if (!metricKeys.has(k)) return null;
+      cmds.push(['hgetall', k]);
+      return cmds.length - 1;
+    }));
+  }
+  // round 1 of the positions audit (only `qty` of every position and snapshot key) runs alongside
+  const [streamsRes, r, qtys] = await Promise.all([collectStreams(rd, [...streamKeys.values()], now, th.staleMs), rd.batch(cmds), readQtys(rd, posKeys)]);
+  unknowns.push(...streamsRes.unknowns);
+  const [infoS, infoM, regExists, regMembers, policyR, killR, rejR, deadR, fillsR] = r;
+  let i = 9;
+
+  // Redis preflight
+  const info = typeof infoS!.val === 'string' ? infoS!.val : '';
+  const version = /redis_version:([^\r\n]+)/.exec(info)?.[1]?.trim() ?? 'unknown';
+  const policyMem = typeof infoM!.val === 'string' ? (/maxmemory_policy:([^\r\n]+)/.exec(infoM!.val)?.[1]?.trim() ?? null) : null;
+  const warnings: string[] = [];
+  if (infoS!.err) unknowns.push(`Redis version: INFO denied (${infoS!.err.message.split('\n')[0]})`);
+  else {
+    const [maj, min] = version.split('.').map(Number);
+    if (!(maj! > 6 || (maj === 6 && min! >= 2))) warnings.push(`Redis ${version} is too old: qt needs Redis >= 6.2 (XAUTOCLAIM)`);
+  }
+  if (policyMem && policyMem !== 'noeviction') warnings.push(`maxmemory-policy is ${policyMem}: Redis may evict stream entries and keys under memory pressure; set it to noeviction`);
+
+  // services
+  const beats = new Map<string, Record<string, string>>();
+  for (const k of svcKeys) {
+    const h = hash(r[i++]!.val);
+    if (h && Object.keys(h).length) beats.set(names.serviceNameOf(k)!, h);
+  }
+  const registryKnown = !regExists!.err && Number(regExists!.val) === 1;
+  const registry = registryKnown && Array.isArray(regMembers!.val) ? (regMembers!.val as string[]).map(String) : null;
+  if (!registryKnown) unknowns.push(`expected services: no ${names.registry()} set (a deployment that is not ours?), so a service that never started cannot be seen`);
+  if (beats.size === 0) unknowns.push(`services: no heartbeat keys (${names.servicePattern()}): service health unknown`);
+  const services = serviceInfos(beats, registry, streamsRes.streams, defaultInputOf, now, th.silentMs);
+
+  // positions
+  // Round 2: whole hashes only where they matter: open positions, snapshots that are not
+  // zero, and keys without a qty (to tell a ghost from a key deleted meanwhile).
+  const posHashes = new Map<string, Record<string, string>>();
+  const whole: string[] = [];
+  posKeys.forEach((k, j) => {
+    const q = qtys[j];
+    if (q === null || q === undefined) whole.push(k);
+    else if (Number(q) !== 0) whole.push(k);
+    else posHashes.set(k, { qty: String(q) });
+  });
+  // A non-zero snapshot with no open position is drift, unless the engine changed that
+  // symbol after the snapshot was taken (its ledger's updated_at): read those ledgers too.
+  const openSyms = new Set(whole.map((k) => names.classifyPositionKey(k)).filter((c) => c?.kind === 'position').map((c) => c!.symbol));
+  const ledgerAsk = whole.map((k) => names.classifyPositionKey(k)).filter((c) => c?.kind === 'snapshot' && !openSyms.has(c.symbol)).map((c) => names.ledger(c!.symbol));
+  const wholeR = await rd.batch([...whole.map((k): Cmd => ['hgetall', k]), ...ledgerAsk.map((k): Cmd => ['hget', k, 'updated_at'])]);
+  whole.forEach((k, j) => {
+    const h = hash(wholeR[j]!.val);
+    if (h && Object.keys(h).length) posHashes.set(k, h);
+  });
+  const ledgerUpdated = new Map<string, number>();
+  ledgerAsk.forEach((k, j) => {
+    const v = num(wholeR[whole.length + j]!.val as string | null | undefined);
+    if (v !== null && v !== undefined) ledgerUpdated.set(k, v);
+  });
+  for (const k of ledgerKeys) posHashes.set(k, {});
+  const policy = hash(policyR!.val);
+  const limit = policyLimit(policy && Object.keys(policy).length ? policy : null);
+  if (limit === null) unknowns.push(`position limit: no ${names.policy()} hash with max_open_positions`);
+  const positions = positionsSummary(names, posHashes, limit, ledgerUpdated);
+  // each open position's latest fills (one bounded read of execution.result)
+  for (const e of entries(fillsR!.val)) {
+    const row = positions.rows.find((x) => x.symbol === e.fields.symbol);
+    if (!row) continue;
+    row.history ??= [];
+    if (row.history.length >= 10) continue;
+    row.history.push({
+      ts: num(e.fields.ts) ?? idMs(e.id, now) ?? 0, side: e.fields.side ?? '', qty: num(e.fields.qty) ?? 0, price: num(e.fields.price) ?? 0,
+      realized_pnl: num(e.fields.realized_pnl) ?? 0, status: e.fields.status ?? '', reduce_only: e.fields.reduceOnly === 'true',
+    });
+  }
+
+  // rejections and dead letters in the window
+  const from = now - opts.windowMs;
+  const tsOf = (f: Record<string, string>, id: string) => num(f.ts) ?? idMs(id, now) ?? 0;
+  const rejAll = entries(rejR!.val).map((e): RejectionExample => ({
+    id: e.id, stage: e.fields.stage ?? '', reason: e.fields.reason ?? '', symbol: e.fields.symbol ?? '',
+    ref_id: e.fields.ref_id ?? '', detail: e.fields.detail ?? '', payload: e.fields.payload ?? '', ts: tsOf(e.fields, e.id),
+  }));
+  const rejections = rejAll.filter((x) => x.ts >= from);
+  if (rejAll.length === sample && rejections.length === sample) unknowns.push(`rejections: only the newest ${sample} entries of stage.rejected were read for examples`);
+  const deadAll = entries(deadR!.val).map((e) => ({
+    id: e.id, stage: e.fields.stage ?? '', stream: e.fields.stream ?? '', entry_id: e.fields.entry_id ?? '', error: e.fields.error ?? '', ts: tsOf(e.fields, e.id),
+  }));
+  const dead = deadAll.filter((x) => x.ts >= from);
+
+  // stage numbers
+  const metricHashes = new Map<string, (Record<string, string> | null)[]>();
+  for (const s of stageNames) metricHashes.set(s, metricSlots.get(s)!.map((at) => (at === null ? null : hash(r[at]!.val))));
+  const stages = stagesFromMetrics(metricHashes, minutes, rejections);
+  const have = new Set(stages.map((s) => s.stage));
+  if (stages.length === 0) {
+    unknowns.push(`stage numbers: no metrics hashes (${names.metricsPattern()}) in the window; in/out derived from stream lengths and group counters (lifetime, not the window)`);
+    stages.push(...stagesFromStreams(streamsRes.streams));
+  }
+  for (const s of stagesFromRejections(rejections, have, streamsRes.streams)) {
+    const at = stages.findIndex((x) => x.stage === s.stage);
+    if (at >= 0) stages[at] = { ...stages[at]!, rejected: s.rejected, top_reasons: s.top_reasons, in: Math.max(stages[at]!.in, s.in) };
+    else stages.push(s);
+  }
+  stages.sort((a, b) => order(a.stage) - order(b.stage));
+
+  for (const c of rd.denied) unknowns.push(`${c}: denied by this Redis user's ACL`);
+  const modes = [...beats.values()].map((h) => String(h.mode ?? '').toUpperCase()).filter((m): m is Mode => (MODES as readonly string[]).includes(m));
+
+  return {
+    generated_at: now,
+    window_s: Math.round(opts.windowMs / 1000),
+    redis: { url: opts.url ? redactUrl(opts.url) : '', version, maxmemory_policy: policyMem, warnings },
+    prefix: p,
+    mode: modes[0] ?? null,
+    kill_switch: typeof killR!.val === 'string' ? killR!.val : null,
+    policy_version: policy?.version ?? null,
+    stages,
+    streams: streamsRes.streams.sort((a, b) => order2(a.stream) - order2(b.stream) || a.stream.localeCompare(b.stream)),
+    services,
+    registry_known: registryKnown,
+    positions,
+    rejections: { latest: examplesOf(rejections), total_in_window: rejections.length },
+    dead_letters: { count_in_window: dead.length, latest: dead.slice(0, 20) },
+    funnel: funnelOf(stages, streamsRes.streams),
+    unknowns: [...new Set(unknowns)],
+    commands: rd.commands,
+  };
+}
+
+function order(stage: string): number {
+  const i = (STAGES as readonly string[]).indexOf(stage);
+  return i < 0 ? 100 : i;
+}
+function order2(stream: string): number {
+  const i = (STREAMS as readonly string[]).indexOf(stream as never);
+  return i < 0 ? 100 : i;
+}
+
+/** The newest 50 rejections, plus up to 10 of each (stage, reason) so every reason keeps examples. */
+function examplesOf(list: RejectionExample[]): RejectionExample[] {
+  const keep = new Set(list.slice(0, 50));
+  const per = new Map<string, number>();
+  for (const r of list) {
+    const k = `${r.stage}\u0000${r.reason}`;
+    const n = per.get(k) ?? 0;
+    if (n < 10) keep.add(r);
+    per.set(k, n + 1);
+  }
+  return list.filter((r) => keep.has(r));
+}
+
+/** HGET qty of many keys in one read-only script call per chunk (EVAL_RO, Redis >= 7). */
+const QTYS_RO = "local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('HGET', k, 'qty') or false end return out";
+
+/**
+ * `qty` of every key: a few EVAL_RO calls where the server and the ACL allow them (cheap to
+ * parse), else one pipelined HGET per key. Null where the field (or the key) is missing.
+ */
+async function readQtys(rd: Reader, keys: string[]): Promise<(string | null)[]> {
+  if (keys.length === 0) return [];
+  const CHUNK = 5000;
+  const chunks: string[][] = [];
+  for (let i = 0; i < keys.length; i += CHUNK) chunks.push(keys.slice(i, i + CHUNK));
+  const viaScript = await rd.batch(chunks.map((c): Cmd => ['eval_ro', QTYS_RO, c.length, ...c]), { quiet: true });
+  if (viaScript.every((x) => !x.err && Array.isArray(x.val))) {
+    return viaScript.flatMap((x) => (x.val as (string | null)[]).map((v) => (v === null || v === undefined ? null : String(v))));
+  }
+  const res = await rd.batch(keys.map((k): Cmd => ['hget', k, 'qty']));
+  return res.map((x) => (x.val === null || x.val === undefined ? null : String(x.val)));
+}

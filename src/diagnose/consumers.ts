@@ -1,0 +1,55 @@
+/**
+ * `qt cleanup consumers`: consumers idle past a threshold holding nothing pending (the
+ * seeds' group had 23). Deleting one re-checks atomically (Lua) that it still holds
+ * nothing, so no pending entry is ever lost.
+ */
+import type { Redis } from 'ioredis';
+import { STREAMS, type Names } from '../contract/names.js';
+import { Reader } from './redis-read.js';
+import { collectStreams } from './streams.js';
+
+export interface DeadConsumer {
+  stream: string;
+  key: string;
+  group: string;
+  consumer: string;
+  idle_ms: number;
+}
+
+export const DELETE_IF_NOTHING_PENDING = `
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #p > 0 then return -1 end
+return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+`;
+
+export async function listDeadConsumers(redis: Redis, names: Names, idleMs: number, now = Date.now()): Promise<DeadConsumer[]> {
+  const rd = new Reader(redis);
+  const keys = new Map<string, { key: string; name: string; known: boolean }>();
+  for (const s of STREAMS) keys.set(names.stream(s), { key: names.stream(s), name: s, known: true });
+  for (const k of await rd.scan(names.streamPattern())) if (!keys.has(k)) keys.set(k, { key: k, name: names.shortStreamName(k), known: false });
+  const { streams } = await collectStreams(rd, [...keys.values()], now, Number.MAX_SAFE_INTEGER);
+  const out: DeadConsumer[] = [];
+  for (const s of streams)
+    for (const g of s.groups)
+      for (const c of g.consumer_details)
+        if (c.pending === 0 && c.idle_ms > idleMs) out.push({ stream: s.stream, key: s.key, group: g.group, consumer: c.name, idle_ms: c.idle_ms });
+  return out;
+}
+
+export async function cleanupConsumers(
+  redis: Redis, names: Names, opts: { dryRun: boolean; idleMs: number },
+): Promise<{ dry_run: boolean; consumers: DeadConsumer[]; deleted: number; kept: string[] }> {
+  const consumers = await listDeadConsumers(redis, names, opts.idleMs);
+  if (opts.dryRun || !consumers.length) return { dry_run: opts.dryRun, consumers, deleted: 0, kept: [] };
+  const pipe = redis.pipeline();
+  for (const c of consumers) pipe.eval(DELETE_IF_NOTHING_PENDING, 1, c.key, c.group, c.consumer);
+  const res = (await pipe.exec()) ?? [];
+  let deleted = 0;
+  const kept: string[] = [];
+  res.forEach(([err, v], i) => {
+    if (err) throw err;
+    if (Number(v) === -1) kept.push(`${consumers[i]!.stream} ${consumers[i]!.group} ${consumers[i]!.consumer}`);
+    else deleted++;
+  });
+  return { dry_run: false, consumers, deleted, kept };
+}

@@ -1,0 +1,30 @@
+/** Opens the CLI connection (fails fast, exit 3) and builds a report; used by the commands. */
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/config.js';
+import { connectRedis } from '../redis/connect.js';
+import { UnavailableError, errorMessage } from '../errors.js';
+import { scrub } from '../config/redact.js';
+import { collectSnapshot } from './collect.js';
+import { buildReport } from './report.js';
+import type { Report } from './read-model.js';
+import type { Thresholds } from './thresholds.js';
+
+export async function withRedis<T>(cfg: Config, fn: (r: Redis) => Promise<T>): Promise<T> {
+  const redis = await connectRedis({ url: cfg.redisUrl, tls: cfg.redisTls, role: 'cli' });
+  try {
+    return await fn(redis);
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
+}
+
+export async function reportOf(cfg: Config, windowMs: number, th: Thresholds): Promise<Report> {
+  return withRedis(cfg, async (redis) => {
+    try {
+      const snap = await collectSnapshot(redis, cfg.names, { windowMs, thresholds: th, url: cfg.redisUrl });
+      return buildReport(snap, th);
+    } catch (e) {
+      throw new UnavailableError(`the check could not run: ${scrub(errorMessage(e)).split('\n')[0]}`);
+    }
+  });
+}

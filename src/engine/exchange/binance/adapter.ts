@@ -1,0 +1,257 @@
+/**
+ * Binance USD-M futures through ccxt's `binanceusdm`, behind the same Exchange interface
+ * as the paper exchange. DEMO is Binance's futures demo trading (`enableDemoTrading`,
+ * demo-fapi.binance.com; never `setSandboxMode`, which refuses signed futures calls);
+ * LIVE needs `--live` and QT_LIVE_CONFIRM. Symbols are Binance ids (`BTCUSDT`) outside,
+ * ccxt's unified `BTC/USDT:USDT` inside. Every failure leaves as an ExchangeError built
+ * by errors.ts; no ccxt message (which holds signed URLs) and no credential leaves here.
+ */
+import type { Config } from '../../../config/config.js';
+import { registerSecret } from '../../../config/redact.js';
+import type { Mode } from '../../../contract/codes.js';
+import { UsageError } from '../../../errors.js';
+import type { Logger } from '../../../log.js';
+import { isMultipleOf } from '../precision.js';
+import { ExchangeError, type Balance, type Exchange, type ExchangePosition, type MarketRules, type OrderAck, type OrderRequest } from '../types.js';
+import { createClient, type BinanceUsdm } from './ccxt-loader.js';
+import { isOrderNotFound, mapBinanceError } from './errors.js';
+import { marketRules, orderAck, positionFrom, type CcxtMarket, type CcxtOrder } from './mapping.js';
+
+export interface BinanceExchangeOptions {
+  /** A fetch to route ccxt's requests through (tests: the local fake server). */
+  fetchImplementation?: typeof fetch;
+  /** ccxt request timeout (default 10 s). */
+  timeoutMs?: number;
+  /** ccxt's client-side rate limiter (default on; off against the local fake). */
+  enableRateLimit?: boolean;
+  /** Market refresh period (default hourly). */
+  marketsRefreshMs?: number;
+}
+
+/** Checks the mode switches and the credentials; every problem is a UsageError (exit 2). */
+export function checkBinanceConfig(config: Config): { mode: Mode; apiKey: string; apiSecret: string } {
+  const mode: Mode = config.binanceMode === 'live' ? 'LIVE' : 'DEMO';
+  if (mode === 'LIVE' && !config.liveConfirmed) {
+    throw new UsageError(
+      'live trading needs both --live and QT_LIVE_CONFIRM=I_UNDERSTAND_THIS_TRADES_REAL_MONEY (QT_LIVE_CONFIRM is not set to that phrase)',
+    );
+  }
+  const missing: string[] = [];
+  if (!config.binance.apiKey) missing.push('BINANCE_API_KEY is not set (nor BINANCE_API_KEY_FILE)');
+  if (!config.binance.apiSecret) missing.push('BINANCE_API_SECRET is not set (nor BINANCE_API_SECRET_FILE)');
+  if (missing.length) throw new UsageError(missing.join('; '), missing);
+  return { mode, apiKey: config.binance.apiKey!, apiSecret: config.binance.apiSecret! };
+}
+
+export async function createBinanceExchange(config: Config, log: Logger, opts: BinanceExchangeOptions = {}): Promise<Exchange> {
+  const { mode, apiKey, apiSecret } = checkBinanceConfig(config);
+  registerSecret(apiKey);
+  registerSecret(apiSecret);
+  const client = await createClient({
+    apiKey,
+    secret: apiSecret,
+    demo: mode === 'DEMO',
+    timeoutMs: opts.timeoutMs,
+    enableRateLimit: opts.enableRateLimit,
+    fetchImplementation: opts.fetchImplementation,
+  });
+  return new BinanceExchange(client, mode, log.child({ exchange: 'binance', mode }), opts.marketsRefreshMs ?? 3_600_000);
+}
+
+class BinanceExchange implements Exchange {
+  readonly name = 'binance' as const;
+  private markets = new Map<string, { unified: string; rules: MarketRules }>();
+  private maxLeverage = new Map<string, number>();
+  private leverageSet = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private started: Promise<void> | undefined;
+
+  constructor(
+    private readonly ex: BinanceUsdm,
+    readonly mode: Mode,
+    private readonly log: Logger,
+    private readonly refreshMs: number,
+  ) {}
+
+  start(): Promise<void> {
+    this.started ??= (async () => {
+      await this.loadMarkets(false);
+      await this.loadLeverageBrackets();
+      this.timer = setInterval(() => {
+        this.loadMarkets(true).catch((e) => this.log.warn('binance markets refresh failed', { error: mapBinanceError(e, { op: 'loadMarkets' }).message }));
+      }, this.refreshMs);
+      this.timer.unref();
+    })().catch((e) => {
+      this.started = undefined;
+      throw mapBinanceError(e, { op: 'start' });
+    });
+    return this.started;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.started = undefined;
+  }
+
+  private async loadMarkets(reload: boolean): Promise<void> {
+    let all: Record<string, CcxtMarket>;
+    try {
+      all = (await this.ex.loadMarkets(reload)) as unknown as Record<string, CcxtMarket>;
+    } catch (e) {
+      throw mapBinanceError(e, { op: 'loadMarkets' });
+    }
+    const next = new Map<string, { unified: string; rules: MarketRules }>();
+    for (const m of Object.values(all)) {
+      if (!m.swap || !m.linear || m.settle !== 'USDT' || m.active === false) continue;
+      const rules = marketRules(m, this.maxLeverage.get(m.id));
+      if (rules) next.set(m.id, { unified: m.symbol, rules });
+    }
+    this.markets = next;
+    this.log.info('binance markets loaded', { markets: next.size, reload });
+  }
+
+  /** Max leverage per symbol from the (signed) leverage brackets; the table in markets.ts otherwise. */
+  private async loadLeverageBrackets(): Promise<void> {
+    try {
+      const raw = (await (this.ex as unknown as { fapiPrivateGetLeverageBracket(p?: object): Promise<unknown> }).fapiPrivateGetLeverageBracket()) as {
+        symbol?: string;
+        brackets?: { initialLeverage?: number | string }[];
+      }[];
+      for (const e of Array.isArray(raw) ? raw : []) {
+        const max = Math.max(0, ...(e.brackets ?? []).map((b) => Number(b.initialLeverage) || 0));
+        if (e.symbol && max > 0) this.maxLeverage.set(e.symbol, max);
+      }
+      for (const [id, m] of this.markets) {
+        const max = this.maxLeverage.get(id);
+        if (max) m.rules = { ...m.rules, maxLeverage: max };
+      }
+    } catch (e) {
+      const err = mapBinanceError(e, { op: 'leverageBracket' });
+      if (err.reason === 'auth_failed') throw err;
+      this.log.warn('binance leverage brackets unavailable; using the built-in table', { reason: err.reason, error: err.message });
+    }
+  }
+
+  rules(symbol: string): MarketRules | undefined {
+    return this.markets.get(symbol)?.rules;
+  }
+
+  symbols(): string[] {
+    return [...this.markets.keys()];
+  }
+
+  private unified(symbol: string): string {
+    const m = this.markets.get(symbol);
+    if (!m) throw new ExchangeError(`binance: ${symbol} is not a USDT perpetual traded on Binance USD-M`, 'symbol_not_allowed', 'not_listed');
+    return m.unified;
+  }
+
+  async setLeverage(symbol: string, leverage: number): Promise<void> {
+    const unified = this.unified(symbol);
+    const max = this.markets.get(symbol)!.rules.maxLeverage;
+    if (!Number.isInteger(leverage) || leverage < 1 || leverage > max) {
+      throw new ExchangeError(`binance setLeverage ${symbol}: leverage ${leverage} is not valid (1..${max})`, 'leverage_exceeds_max', 'local');
+    }
+    try {
+      await this.ex.setLeverage(leverage, unified);
+    } catch (e) {
+      throw mapBinanceError(e, { op: 'setLeverage', symbol });
+    }
+    this.leverageSet.set(symbol, leverage);
+    this.log.debug('binance leverage set', { symbol, leverage });
+  }
+
+  async submitMarketOrder(req: OrderRequest): Promise<OrderAck> {
+    const unified = this.unified(req.symbol);
+    const rules = this.markets.get(req.symbol)!.rules;
+    // ccxt would silently truncate a quantity off the step: refuse it instead.
+    if (!(req.qty > 0) || !isMultipleOf(req.qty, rules.marketStepSize)) {
+      throw new ExchangeError(
+        `binance submit ${req.symbol}: qty ${req.qty} is not a positive multiple of step ${rules.marketStepSize}`,
+        'precision_invalid',
+        'local',
+      );
+    }
+    if (!req.reduceOnly && this.leverageSet.get(req.symbol) !== req.leverage) await this.setLeverage(req.symbol, req.leverage);
+    const params: Record<string, unknown> = { newClientOrderId: req.clientOrderId };
+    if (req.reduceOnly) params.reduceOnly = true;
+    let order: CcxtOrder;
+    try {
+      order = (await this.ex.createOrder(unified, 'market', req.side === 'BUY' ? 'buy' : 'sell', req.qty, undefined, params)) as unknown as CcxtOrder;
+    } catch (e) {
+      const err = mapBinanceError(e, { op: 'submit', symbol: req.symbol, submit: true });
+      this.log.warn('binance order failed', {
+        symbol: req.symbol,
+        client_order_id: req.clientOrderId,
+        reason: err.reason,
+        code: err.code,
+        unknown_outcome: err.unknownOutcome,
+        error: err.message,
+      });
+      throw err;
+    }
+    const ack = await this.withFills(req.symbol, unified, order);
+    this.log.info('binance order', { symbol: ack.symbol, side: ack.side, status: ack.status, qty: ack.filledQty, price: ack.avgPrice, client_order_id: ack.clientOrderId });
+    return ack;
+  }
+
+  async fetchOrderByClientId(symbol: string, clientOrderId: string): Promise<OrderAck | null> {
+    const unified = this.unified(symbol);
+    let order: CcxtOrder;
+    try {
+      order = (await this.ex.fetchOrder(undefined as unknown as string, unified, { origClientOrderId: clientOrderId })) as unknown as CcxtOrder;
+    } catch (e) {
+      if (isOrderNotFound(e)) return null;
+      throw mapBinanceError(e, { op: 'fetchOrder', symbol });
+    }
+    return this.withFills(symbol, unified, order);
+  }
+
+  /** The order's ack with fee and realised PnL summed from its trades (userTrades). */
+  private async withFills(symbol: string, unified: string, order: CcxtOrder): Promise<OrderAck> {
+    const ack = orderAck(symbol, order);
+    if (ack.filledQty <= 0) return ack;
+    try {
+      const trades = (await this.ex.fetchMyTrades(unified, undefined, undefined, { orderId: ack.orderId })) as unknown as {
+        fee?: { cost?: number; currency?: string };
+        info?: { realizedPnl?: string; commission?: string; commissionAsset?: string };
+      }[];
+      let fee = 0;
+      let pnl = 0;
+      for (const t of trades) {
+        fee += Math.abs(Number(t.info?.commission ?? t.fee?.cost ?? 0)) || 0;
+        pnl += Number(t.info?.realizedPnl ?? 0) || 0;
+      }
+      return { ...ack, fee, realizedPnl: pnl };
+    } catch (e) {
+      const err = mapBinanceError(e, { op: 'userTrades', symbol });
+      this.log.warn('binance fills unavailable: fee and realised PnL reported as 0', { symbol, order_id: ack.orderId, reason: err.reason, error: err.message });
+      return ack;
+    }
+  }
+
+  async fetchPositions(): Promise<ExchangePosition[]> {
+    let raw: unknown[];
+    try {
+      // v2 positionRisk carries the leverage; v3 omits it.
+      raw = (await this.ex.fetchPositions(undefined, { useV2: true })) as unknown[];
+    } catch (e) {
+      throw mapBinanceError(e, { op: 'fetchPositions' });
+    }
+    return raw.map((p) => positionFrom(p)).filter((p): p is ExchangePosition => p !== null);
+  }
+
+  async fetchBalance(): Promise<Balance> {
+    let b: { info?: { assets?: { asset?: string; walletBalance?: string; availableBalance?: string }[] }; USDT?: { total?: number; free?: number } };
+    try {
+      b = (await this.ex.fetchBalance()) as unknown as typeof b;
+    } catch (e) {
+      throw mapBinanceError(e, { op: 'fetchBalance' });
+    }
+    const usdt = b.info?.assets?.find((a) => a.asset === 'USDT');
+    const wallet = Number(usdt?.walletBalance ?? b.USDT?.total ?? 0);
+    const available = Number(usdt?.availableBalance ?? b.USDT?.free ?? 0);
+    return { asset: 'USDT', wallet: Number.isFinite(wallet) ? wallet : 0, available: Number.isFinite(available) ? available : 0 };
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Creates the configured exchange. The Binance adapter (and ccxt with it) is imported
+ * only when it is used, so the paper exchange and the CLI never load it.
+ */
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config/config.js';
+import type { Logger } from '../../log.js';
+import { PaperExchange } from './paper.js';
+import type { Exchange } from './types.js';
+
+export { PaperExchange } from './paper.js';
+export { loadMarkets } from './markets.js';
+export * from './types.js';
+
+export async function createExchange(config: Config, redis: Redis, log: Logger): Promise<Exchange> {
+  if (config.exchange === 'paper') {
+    return new PaperExchange({
+      redis,
+      names: config.names,
+      marketsFile: config.paper.marketsFile,
+      balance: config.paper.balance,
+      slippageBps: config.paper.slippageBps,
+      takerFee: config.paper.takerFee,
+      log: log.child({ exchange: 'paper' }),
+    });
+  }
+  // A variable path: tsc does not need the adapter to exist, and ccxt loads only here.
+  const adapterPath = './binance/adapter.js';
+  const mod = (await import(adapterPath)) as { createBinanceExchange(config: Config, log: Logger): Promise<Exchange> };
+  return mod.createBinanceExchange(config, log);
+}

@@ -1,0 +1,467 @@
+/**
+ * The embedded paper exchange: behaves like Binance USD-M futures (one-way position
+ * mode, isolated margin, market orders at the mark plus slippage, taker fee, Binance's
+ * refusals and error codes). Its state lives in Redis (`paper:*` keys from Names), so it
+ * survives restarts and several executors can share it: each order is applied by one
+ * Lua script that checks the account's sequence number (optimistic concurrency) and
+ * refuses a client order id it has seen before.
+ */
+import type { Redis } from 'ioredis';
+import type { Names } from '../../contract/names.js';
+import type { Logger } from '../../log.js';
+import { loadMarkets } from './markets.js';
+import { FaultInjector, faultError, type FaultKind, type FaultOptions } from './paper-faults.js';
+import { BINANCE, checkLeverage, decideFill, type PaperPosition } from './paper-fill.js';
+import type { Balance, Exchange, ExchangePosition, MarketRules, OrderAck, OrderRequest } from './types.js';
+import { ExchangeError } from './types.js';
+
+export interface PaperOptions {
+  redis: Redis;
+  names: Names;
+  /** Market rules; default: QT_MARKETS_FILE (marketsFile) or the shipped snapshot. */
+  markets?: Map<string, MarketRules>;
+  marketsFile?: string;
+  /** Starting USDT balance, written once when the account does not exist. */
+  balance: number;
+  slippageBps: number;
+  takerFee: number;
+  faults?: FaultOptions;
+  log?: Logger;
+  now?: () => number;
+}
+
+/** Applies one accepted order atomically; refuses when the account changed meanwhile or the id is known. */
+const APPLY_ORDER = `
+local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
+if seq ~= ARGV[1] then return {'RETRY', ''} end
+local px = redis.call('HMGET', KEYS[5], 'mark', 'price')
+if (px[1] or '') ~= ARGV[4] or (px[2] or '') ~= ARGV[5] then return {'RETRY', ''} end
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'DUP', ''} end
+local p = cjson.decode(ARGV[3])
+local oid = redis.call('HINCRBY', KEYS[1], 'order_seq', 1) + 1000000000
+redis.call('HINCRBY', KEYS[1], 'seq', 1)
+if #p.a > 0 then redis.call('HSET', KEYS[1], unpack(p.a)) end
+redis.call('DEL', KEYS[2])
+if #p.p > 0 then redis.call('HSET', KEYS[2], unpack(p.p)) end
+redis.call('HSET', KEYS[3], 'order_id', tostring(oid), unpack(p.o))
+redis.call('RPUSH', KEYS[4], ARGV[2])
+return {'OK', tostring(oid)}
+`;
+
+/**
+ * Applies a batch of accepted orders atomically, in order: the same guards as APPLY_ORDER
+ * (sequence number, prices, unseen client ids), one round trip for the whole batch.
+ * KEYS: account, order log, then per order its position and order keys, then the price keys.
+ * ARGV: seq, JSON { n, orders: [{cid, p, o}], a, prices: [[mark, price]...] }.
+ */
+const APPLY_BATCH = `
+local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
+if seq ~= ARGV[1] then return {'RETRY'} end
+local b = cjson.decode(ARGV[2])
+local n = b.n
+for i, px in ipairs(b.prices) do
+  local cur = redis.call('HMGET', KEYS[2 + 2 * n + i], 'mark', 'price')
+  if (cur[1] or '') ~= px[1] or (cur[2] or '') ~= px[2] then return {'RETRY'} end
+end
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[2 + 2 * i]) == 1 then return {'DUP', tostring(i)} end
+end
+local out = {'OK'}
+for i, o in ipairs(b.orders) do
+  local oid = redis.call('HINCRBY', KEYS[1], 'order_seq', 1) + 1000000000
+  local pk = KEYS[1 + 2 * i]
+  redis.call('DEL', pk)
+  if #o.p > 0 then redis.call('HSET', pk, unpack(o.p)) end
+  redis.call('HSET', KEYS[2 + 2 * i], 'order_id', tostring(oid), unpack(o.o))
+  redis.call('RPUSH', KEYS[2], o.cid)
+  out[#out + 1] = tostring(oid)
+end
+redis.call('HINCRBY', KEYS[1], 'seq', 1)
+if #b.a > 0 then redis.call('HSET', KEYS[1], unpack(b.a)) end
+return out
+`;
+
+const MAX_ATTEMPTS = 20;
+const n = (v: string | undefined, d = 0) => {
+  const x = Number(v);
+  return v !== undefined && v !== '' && Number.isFinite(x) ? x : d;
+};
+
+function flat(o: Record<string, string | number | boolean>): string[] {
+  const a: string[] = [];
+  for (const [k, v] of Object.entries(o)) a.push(k, String(v));
+  return a;
+}
+
+export function readPaperPosition(h: Record<string, string>): PaperPosition | null {
+  const qty = n(h.qty);
+  if (!(qty > 0)) return null;
+  return {
+    side: h.side === 'SHORT' ? 'SHORT' : 'LONG',
+    qty,
+    entryPrice: n(h.entry_price),
+    leverage: n(h.leverage, 1),
+    margin: n(h.margin),
+  };
+}
+
+export function ackFromHash(h: Record<string, string>): OrderAck | null {
+  if (!h || !h.order_id) return null;
+  return {
+    orderId: h.order_id,
+    clientOrderId: h.client_order_id,
+    symbol: h.symbol,
+    side: h.side === 'SELL' ? 'SELL' : 'BUY',
+    status: (h.status as OrderAck['status']) || 'FILLED',
+    filledQty: n(h.filled_qty),
+    avgPrice: n(h.avg_price),
+    fee: n(h.fee),
+    realizedPnl: n(h.realized_pnl),
+    reduceOnly: h.reduce_only === 'true',
+    ts: n(h.ts),
+  };
+}
+
+export class PaperExchange implements Exchange {
+  readonly name = 'paper' as const;
+  readonly mode = 'PAPER' as const;
+  private readonly markets: Map<string, MarketRules>;
+  private readonly faults: FaultInjector;
+  private readonly now: () => number;
+  private accountReady = false;
+  /** Orders of this instance run one at a time; the script guards against other instances. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * The state this instance last read or wrote (account, positions, prices). Orders are
+   * decided on it and the script refuses (RETRY) when the account's sequence number or the
+   * symbol's price moved meanwhile; then the state is read again. Saves a round trip per order.
+   */
+  private cache: { account: Record<string, string>; positions: Map<string, Record<string, string>>; prices: Map<string, [string | null, string | null]> } | null = null;
+
+  constructor(private readonly o: PaperOptions) {
+    this.markets = o.markets ?? loadMarkets(o.marketsFile);
+    this.faults = new FaultInjector(o.faults);
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Makes the next order submission fail with this fault (tests, reliability suites). */
+  failNext(kind: FaultKind): void {
+    this.faults.failNext(kind);
+  }
+  get injectedFaults(): Record<FaultKind, number> {
+    return this.faults.injected;
+  }
+
+  async start(): Promise<void> {
+    await this.ensureAccount();
+  }
+  async stop(): Promise<void> {
+    /* state lives in Redis; the connection belongs to the caller */
+  }
+
+  rules(symbol: string): MarketRules | undefined {
+    return this.markets.get(symbol);
+  }
+  symbols(): string[] {
+    return [...this.markets.keys()];
+  }
+
+  private async ensureAccount(): Promise<void> {
+    if (this.accountReady) return;
+    const key = this.o.names.paperAccount();
+    const set = await this.o.redis.hsetnx(key, 'wallet', String(this.o.balance));
+    if (set) await this.o.redis.hset(key, 'created_at', String(this.now()), 'starting_balance', String(this.o.balance));
+    this.accountReady = true;
+  }
+
+  private rulesOrThrow(symbol: string): MarketRules {
+    const r = this.markets.get(symbol);
+    if (!r) throw new ExchangeError(`Invalid symbol: ${symbol} is not traded on the paper exchange`, 'symbol_not_allowed', BINANCE.invalidSymbol);
+    return r;
+  }
+
+  private callFault(): void {
+    const k = this.faults.nextForCall();
+    if (k) throw faultError(k);
+  }
+
+  async setLeverage(symbol: string, leverage: number): Promise<void> {
+    this.callFault();
+    const rules = this.rulesOrThrow(symbol);
+    checkLeverage(rules, leverage);
+    await this.ensureAccount();
+    // The sequence number moves too, so every instance's cached account is re-read.
+    await this.o.redis.multi().hset(this.o.names.paperAccount(), `lev:${symbol}`, String(leverage)).hincrby(this.o.names.paperAccount(), 'seq', 1).exec();
+    this.cache = null;
+  }
+
+  async submitMarketOrder(req: OrderRequest): Promise<OrderAck> {
+    const fault = this.faults.nextForOrder();
+    if (fault && fault !== 'timeout_after') throw faultError(fault);
+    if (fault === 'timeout_after') {
+      // The order reaches the exchange; the answer is lost on the way back.
+      await this.execute(req).catch(() => undefined);
+      throw faultError(fault);
+    }
+    return this.execute(req);
+  }
+
+  private execute(req: OrderRequest): Promise<OrderAck> {
+    const run = this.queue.then(() => this.executeNow(req));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async executeNow(req: OrderRequest): Promise<OrderAck> {
+    const rules = this.rulesOrThrow(req.symbol);
+    await this.ensureAccount();
+    const nm = this.o.names;
+    const keys = [nm.paperAccount(), nm.paperPosition(req.symbol), nm.paperOrder(req.clientOrderId), nm.paperOrderLog()];
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const st = await this.stateFor(req.symbol);
+      const account = st.account;
+      const posHash = st.position;
+      const [markRaw, priceRaw] = st.price;
+      const mark = n(markRaw ?? undefined) > 0 ? n(markRaw ?? undefined) : n(priceRaw ?? undefined);
+      if (!(mark > 0)) {
+        this.cache = null;
+        throw new ExchangeError(`no price for ${req.symbol}: the paper exchange fills at the price key's mark`, 'price_unavailable', 'NO_PRICE');
+      }
+      const { ack, payload } = this.decide(req, rules, mark, account, posHash);
+      const [status, orderId] = (await this.o.redis.eval(
+        APPLY_ORDER, 5, ...keys, nm.price(req.symbol), account.seq ?? '0', req.clientOrderId, JSON.stringify(payload), markRaw ?? '', priceRaw ?? '',
+      )) as [string, string];
+      if (status === 'DUP') {
+        this.cache = null;
+        throw duplicateError(req.clientOrderId);
+      }
+      if (status === 'OK') {
+        this.remember(req.symbol, account, payload.a, payload.p);
+        this.o.log?.debug('paper fill', { symbol: req.symbol, side: req.side, qty: ack.filledQty, price: ack.avgPrice, cid: req.clientOrderId });
+        return { ...ack, orderId };
+      }
+      // RETRY: another instance changed the account, or the price moved, between our read and our write.
+      this.cache = null;
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+    }
+    throw new ExchangeError('paper exchange busy: too many concurrent orders, try again', 'exchange_unavailable', 'BUSY', { retryable: true });
+  }
+
+  /**
+   * Sends several market orders in one round trip (the executor's batch). Each result is
+   * the order's acknowledgement or the ExchangeError Binance would have answered; orders
+   * are decided in sequence on the evolving state, exactly as one-by-one submission would.
+   * With fault injection configured, orders go one by one (faults are per call).
+   */
+  async submitMarketOrders(reqs: OrderRequest[]): Promise<(OrderAck | ExchangeError)[]> {
+    if (this.faults.active) {
+      const out: (OrderAck | ExchangeError)[] = [];
+      for (const r of reqs) out.push(await this.submitMarketOrder(r).catch((e) => (e instanceof ExchangeError ? e : Promise.reject(e))));
+      return out;
+    }
+    const run = this.queue.then(() => this.executeBatchNow(reqs));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async executeBatchNow(reqs: OrderRequest[]): Promise<(OrderAck | ExchangeError)[]> {
+    await this.ensureAccount();
+    const nm = this.o.names;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const results: (OrderAck | ExchangeError | Omit<OrderAck, 'orderId'>)[] = [];
+      const accepted: { i: number; req: OrderRequest; p: string[]; o: string[] }[] = [];
+      const symbols = [...new Set(reqs.map((r) => r.symbol))];
+      const states = new Map<string, Awaited<ReturnType<PaperExchange['stateFor']>>>();
+      for (const s of symbols) if (this.markets.has(s)) states.set(s, await this.stateFor(s));
+      let account = { ...(this.cache?.account ?? {}) };
+      const positions = new Map<string, Record<string, string>>();
+      for (const [s, st] of states) positions.set(s, st.position);
+      let lastA: string[] = [];
+      reqs.forEach((req, i) => {
+        try {
+          const rules = this.rulesOrThrow(req.symbol);
+          const [markRaw, priceRaw] = states.get(req.symbol)!.price;
+          const mark = n(markRaw ?? undefined) > 0 ? n(markRaw ?? undefined) : n(priceRaw ?? undefined);
+          if (!(mark > 0)) throw new ExchangeError(`no price for ${req.symbol}: the paper exchange fills at the price key's mark`, 'price_unavailable', 'NO_PRICE');
+          const { ack, payload } = this.decide(req, rules, mark, account, positions.get(req.symbol)!);
+          for (let k = 0; k + 1 < payload.a.length; k += 2) account[payload.a[k]] = payload.a[k + 1];
+          const pos: Record<string, string> = {};
+          for (let k = 0; k + 1 < payload.p.length; k += 2) pos[payload.p[k]] = payload.p[k + 1];
+          positions.set(req.symbol, pos);
+          lastA = payload.a;
+          results.push(ack);
+          accepted.push({ i, req, p: payload.p, o: payload.o });
+        } catch (e) {
+          if (!(e instanceof ExchangeError)) throw e;
+          results.push(e);
+        }
+      });
+      if (accepted.length === 0) return results as ExchangeError[];
+      const priceSyms = [...new Set(accepted.map((a) => a.req.symbol))];
+      const keys = [nm.paperAccount(), nm.paperOrderLog()];
+      for (const a of accepted) keys.push(nm.paperPosition(a.req.symbol), nm.paperOrder(a.req.clientOrderId));
+      for (const s of priceSyms) keys.push(nm.price(s));
+      const before = this.cache?.account ?? {};
+      const arg = JSON.stringify({
+        n: accepted.length,
+        orders: accepted.map((a) => ({ cid: a.req.clientOrderId, p: a.p, o: a.o })),
+        a: lastA,
+        prices: priceSyms.map((s) => states.get(s)!.price.map((x) => x ?? '')),
+      });
+      const res = (await this.o.redis.eval(APPLY_BATCH, keys.length, ...keys, before.seq ?? '0', arg)) as string[];
+      if (res[0] === 'OK') {
+        accepted.forEach((a, k) => {
+          results[a.i] = { ...(results[a.i] as Omit<OrderAck, 'orderId'>), orderId: res[k + 1] };
+        });
+        account.seq = String(Number(before.seq ?? '0') + 1);
+        const c = this.cache!;
+        c.account = account;
+        for (const [s, pos] of positions) c.positions.set(s, pos);
+        return results as (OrderAck | ExchangeError)[];
+      }
+      this.cache = null;
+      if (res[0] === 'DUP') {
+        // A client id the exchange has seen: let each order meet its own answer, one by one.
+        const out: (OrderAck | ExchangeError)[] = [];
+        for (const r of reqs) out.push(await this.executeNow(r).catch((e) => (e instanceof ExchangeError ? e : Promise.reject(e))));
+        return out;
+      }
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+    }
+    throw new ExchangeError('paper exchange busy: too many concurrent orders, try again', 'exchange_unavailable', 'BUSY', { retryable: true });
+  }
+
+  /** Decides one order on the given state: the acknowledgement and the state to write. Throws Binance's refusals. */
+  private decide(req: OrderRequest, rules: MarketRules, mark: number, account: Record<string, string>, posHash: Record<string, string>): { ack: Omit<OrderAck, 'orderId'>; payload: { a: string[]; p: string[]; o: string[] } } {
+    const leverage = n(account[`lev:${req.symbol}`], req.leverage);
+    const fill = decideFill({
+      req,
+      rules,
+      mark,
+      account: { wallet: n(account.wallet), marginUsed: n(account.margin_used) },
+      position: readPaperPosition(posHash),
+      leverage,
+      slippageBps: this.o.slippageBps,
+      takerFee: this.o.takerFee,
+    });
+    const ts = this.now();
+    const ack: Omit<OrderAck, 'orderId'> = {
+      clientOrderId: req.clientOrderId,
+      symbol: req.symbol,
+      side: req.side,
+      status: 'FILLED',
+      filledQty: fill.fillQty,
+      avgPrice: fill.price,
+      fee: fill.fee,
+      realizedPnl: fill.realizedPnl,
+      reduceOnly: req.reduceOnly,
+      ts,
+    };
+    const p = fill.position;
+    const payload = {
+      a: flat({
+        wallet: fill.account.wallet,
+        margin_used: fill.account.marginUsed,
+        fees_paid: n(account.fees_paid) + fill.fee,
+        realized_pnl: n(account.realized_pnl) + fill.realizedPnl,
+        updated_at: ts,
+      }),
+      p: p
+        ? flat({ symbol: req.symbol, side: p.side, qty: p.qty, entry_price: p.entryPrice, leverage: p.leverage, margin: p.margin, updated_at: ts })
+        : [],
+      o: flat({
+        client_order_id: ack.clientOrderId,
+        symbol: ack.symbol,
+        side: ack.side,
+        status: ack.status,
+        filled_qty: ack.filledQty,
+        avg_price: ack.avgPrice,
+        fee: ack.fee,
+        realized_pnl: ack.realizedPnl,
+        reduce_only: ack.reduceOnly,
+        requested_qty: req.qty,
+        ts,
+      }),
+    };
+    return { ack, payload };
+  }
+
+  /** Account, position and price for an order: from the cache, or one round trip. */
+  private async stateFor(symbol: string): Promise<{ account: Record<string, string>; position: Record<string, string>; price: [string | null, string | null] }> {
+    const c = this.cache;
+    if (c && c.positions.has(symbol) && c.prices.has(symbol)) {
+      return { account: c.account, position: c.positions.get(symbol)!, price: c.prices.get(symbol)! };
+    }
+    const nm = this.o.names;
+    const res = await this.o.redis.multi().hgetall(nm.paperAccount()).hgetall(nm.paperPosition(symbol)).hmget(nm.price(symbol), 'mark', 'price').exec();
+    if (!res) throw new Error('paper exchange: state read aborted');
+    for (const [err] of res) if (err) throw err;
+    const account = res[0][1] as Record<string, string>;
+    const position = res[1][1] as Record<string, string>;
+    const price = res[2][1] as [string | null, string | null];
+    // A new account read invalidates every other cached position (another instance may have traded).
+    const fresh = !c || c.account.seq !== account.seq ? { account, positions: new Map(), prices: new Map() } : { ...c, account };
+    fresh.positions.set(symbol, position);
+    fresh.prices.set(symbol, price);
+    this.cache = fresh;
+    return { account, position, price };
+  }
+
+  /** After a successful order: the state this instance just wrote. */
+  private remember(symbol: string, before: Record<string, string>, a: string[], p: string[]): void {
+    const account = { ...before };
+    for (let i = 0; i + 1 < a.length; i += 2) account[a[i]] = a[i + 1];
+    account.seq = String(Number(before.seq ?? '0') + 1);
+    const position: Record<string, string> = {};
+    for (let i = 0; i + 1 < p.length; i += 2) position[p[i]] = p[i + 1];
+    const c = this.cache ?? { account, positions: new Map(), prices: new Map() };
+    c.account = account;
+    c.positions.set(symbol, position);
+    this.cache = c;
+  }
+
+  async fetchOrderByClientId(symbol: string, clientOrderId: string): Promise<OrderAck | null> {
+    this.callFault();
+    const h = await this.o.redis.hgetall(this.o.names.paperOrder(clientOrderId));
+    const ack = ackFromHash(h);
+    return ack && (!symbol || ack.symbol === symbol) ? ack : null;
+  }
+
+  async fetchPositions(): Promise<ExchangePosition[]> {
+    this.callFault();
+    const syms = this.symbols();
+    const pipe = this.o.redis.pipeline();
+    for (const s of syms) pipe.hgetall(this.o.names.paperPosition(s)).hmget(this.o.names.price(s), 'mark', 'price');
+    const res = (await pipe.exec()) ?? [];
+    const out: ExchangePosition[] = [];
+    syms.forEach((symbol, i) => {
+      const pos = readPaperPosition((res[2 * i]?.[1] ?? {}) as Record<string, string>);
+      if (!pos) return;
+      const [m, p] = (res[2 * i + 1]?.[1] ?? []) as (string | null)[];
+      const mark = n(m ?? undefined) > 0 ? n(m ?? undefined) : n(p ?? undefined, pos.entryPrice);
+      const sign = pos.side === 'LONG' ? 1 : -1;
+      out.push({
+        symbol,
+        side: pos.side,
+        qty: pos.qty,
+        entryPrice: pos.entryPrice,
+        markPrice: mark,
+        unrealizedPnl: (mark - pos.entryPrice) * pos.qty * sign,
+        leverage: pos.leverage,
+      });
+    });
+    return out;
+  }
+
+  async fetchBalance(): Promise<Balance> {
+    this.callFault();
+    await this.ensureAccount();
+    const h = await this.o.redis.hgetall(this.o.names.paperAccount());
+    const wallet = n(h.wallet);
+    return { asset: 'USDT', wallet, available: wallet - n(h.margin_used) };
+  }
+}
+
+function duplicateError(cid: string): ExchangeError {
+  return new ExchangeError(`ClientOrderId is duplicated: ${cid}`, 'duplicate', BINANCE.duplicate);
+}

@@ -1,0 +1,119 @@
+/**
+ * One exchange interface for the paper exchange and the Binance adapter, so that
+ * nothing above the adapter knows which is used.
+ */
+import type { Mode, ReasonCode } from '../../contract/codes.js';
+
+/** A market's trading rules (Binance USD-M exchangeInfo filters). */
+export interface MarketRules {
+  symbol: string;
+  /** PRICE_FILTER */
+  tickSize: number;
+  minPrice: number;
+  maxPrice: number;
+  /** LOT_SIZE (limit orders) */
+  stepSize: number;
+  minQty: number;
+  maxQty: number;
+  /** MARKET_LOT_SIZE (market orders; what the engine sends) */
+  marketStepSize: number;
+  marketMinQty: number;
+  marketMaxQty: number;
+  /** MIN_NOTIONAL.notional (reduce-only orders are exempt, as on Binance) */
+  minNotional: number;
+  maxLeverage: number;
+  pricePrecision: number;
+  quantityPrecision: number;
+}
+
+export type Side = 'BUY' | 'SELL';
+
+export interface OrderRequest {
+  symbol: string;
+  side: Side;
+  qty: number;
+  reduceOnly: boolean;
+  /** Derived from the plan: resending the same plan reuses it, so the exchange can refuse a duplicate. */
+  clientOrderId: string;
+  leverage: number;
+}
+
+export type ExchangeOrderStatus = 'NEW' | 'PARTIALLY_FILLED' | 'FILLED' | 'CANCELED' | 'REJECTED' | 'EXPIRED';
+
+export interface OrderAck {
+  orderId: string;
+  clientOrderId: string;
+  symbol: string;
+  side: Side;
+  status: ExchangeOrderStatus;
+  filledQty: number;
+  avgPrice: number;
+  /** Fee paid in USDT (positive). */
+  fee: number;
+  /** Realised PnL of the fill (reduce-only / closing part), before fees. */
+  realizedPnl: number;
+  reduceOnly: boolean;
+  ts: number;
+}
+
+export interface ExchangePosition {
+  symbol: string;
+  side: 'LONG' | 'SHORT';
+  qty: number;
+  entryPrice: number;
+  markPrice: number;
+  unrealizedPnl: number;
+  leverage: number;
+}
+
+export interface Balance {
+  asset: 'USDT';
+  wallet: number;
+  available: number;
+}
+
+/**
+ * An exchange's refusal or failure. `code` is the exchange's own code (Binance -4164,
+ * HTTP 429…), kept in `detail`s; `reason` is the contract's reason code.
+ * `unknownOutcome`: the order may or may not have been accepted (timeout after send):
+ * look it up by client id before resending.
+ */
+export class ExchangeError extends Error {
+  constructor(
+    message: string,
+    readonly reason: ReasonCode,
+    readonly code: number | string,
+    readonly opts: { retryable?: boolean; unknownOutcome?: boolean; httpStatus?: number; fix?: string } = {},
+  ) {
+    super(message);
+    this.name = 'ExchangeError';
+  }
+  get retryable(): boolean {
+    return !!this.opts.retryable;
+  }
+  get unknownOutcome(): boolean {
+    return !!this.opts.unknownOutcome;
+  }
+}
+
+export interface Exchange {
+  readonly name: 'paper' | 'binance';
+  readonly mode: Mode;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Rules of a market, or undefined when the symbol is not traded there. */
+  rules(symbol: string): MarketRules | undefined;
+  symbols(): string[];
+  setLeverage(symbol: string, leverage: number): Promise<void>;
+  /** Sends a market order. Throws ExchangeError on refusal. */
+  submitMarketOrder(req: OrderRequest): Promise<OrderAck>;
+  /**
+   * Optional: sends several market orders in one call; each result is the acknowledgement
+   * or the ExchangeError that order met. Throws only for failures of the whole call.
+   */
+  submitMarketOrders?(reqs: OrderRequest[]): Promise<(OrderAck | ExchangeError)[]>;
+  /** Looks an order up by its client id (null when the exchange never saw it). */
+  fetchOrderByClientId(symbol: string, clientOrderId: string): Promise<OrderAck | null>;
+  fetchPositions(): Promise<ExchangePosition[]>;
+  fetchBalance(): Promise<Balance>;
+}

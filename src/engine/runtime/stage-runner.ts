@@ -1,0 +1,317 @@
+/**
+ * Hosts one stage as one consumer in its consumer group (or one periodic service), and
+ * owns the Redis mechanics once: group creation, XREADGROUP batches, decoding against
+ * the stream's schema, the single commit transaction per batch (state, outputs,
+ * rejections, dead letters, metrics, XACK), reclaiming entries a dead consumer left
+ * pending, poison-message dead-lettering, heartbeats, graceful stop and reconnects.
+ */
+import { Redis } from 'ioredis';
+import type { ServiceStatus } from '../../contract/codes.js';
+import { decode, fieldsFromArray, type Fields } from '../../contract/messages.js';
+import type { Names } from '../../contract/names.js';
+import { errorMessage } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { redisOptions } from '../../redis/connect.js';
+import {
+  addDeadLetter, addMetrics, addOutputs, addRejection, addState, emptyCounts, type Caps, type MetricCounts,
+} from './commit.js';
+import { beat, HeartbeatState } from './heartbeat.js';
+import { isConsumer, type AnyStage, type ConsumerStage, type Delivery, type Outcome, type StageContext, type TickerStage } from './types.js';
+
+export interface RunnerDeps {
+  redisUrl: string;
+  tls?: { caFile?: string; insecure?: boolean };
+  names: Names;
+  /** Shared non-blocking connection (state reads, commits, heartbeats). */
+  writer: Redis;
+  caps: Caps;
+  batchSize: number;
+  blockMs: number;
+  reclaimIdleMs: number;
+  reclaimEveryMs: number;
+  maxDeliveries: number;
+  heartbeatMs: number;
+  mode: string;
+  log: Logger;
+  consumerName?: string;
+}
+
+interface RawEntry {
+  id: string;
+  fields: Fields | null;
+  deliveries: number;
+}
+
+const sleep = (ms: number, signal?: { stopped: boolean }) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    if (signal) {
+      const poll = setInterval(() => {
+        if (signal.stopped) {
+          clearTimeout(t);
+          clearInterval(poll);
+          resolve();
+        }
+      }, 50);
+      setTimeout(() => clearInterval(poll), ms + 10);
+    }
+  });
+
+export class StageRunner {
+  readonly hb: HeartbeatState;
+  readonly consumer: string;
+  private blocking?: Redis;
+  private loop?: Promise<void>;
+  private beatTimer?: NodeJS.Timeout;
+  private readonly halt = { stopped: false };
+  private readonly ctx: StageContext;
+  private readonly log: Logger;
+  /** Totals since start, for the terminal summary and tests. */
+  readonly totals: MetricCounts = emptyCounts();
+
+  constructor(
+    readonly stage: AnyStage,
+    private readonly d: RunnerDeps,
+  ) {
+    this.hb = new HeartbeatState(stage.name, d.mode);
+    this.consumer = d.consumerName ?? d.names.consumer();
+    this.log = d.log.child({ stage: stage.name });
+    this.ctx = {
+      names: d.names,
+      redis: d.writer,
+      log: this.log,
+      now: () => Date.now(),
+      setStatus: (status: ServiceStatus, detail?: string) => {
+        this.hb.status = status;
+        this.hb.detail = detail ?? '';
+      },
+    };
+  }
+
+  get stopping(): boolean {
+    return this.halt.stopped;
+  }
+
+  async start(): Promise<void> {
+    const s = this.stage;
+    if (isConsumer(s)) {
+      await this.ensureGroup(s);
+      this.blocking = new Redis(this.d.redisUrl, {
+        ...redisOptions({ url: this.d.redisUrl, tls: this.d.tls, role: 'worker', name: `qt:${s.name}:block` }),
+        lazyConnect: false,
+      });
+      this.blocking.on('error', (e: Error) => this.log.debug('redis (blocking) error', { error: e.message }));
+    }
+    await s.start?.(this.ctx);
+    if (this.hb.status === 'starting') this.hb.status = 'running';
+    await this.safeBeat();
+    this.beatTimer = setInterval(() => void this.safeBeat(), this.d.heartbeatMs);
+    this.beatTimer.unref();
+    this.loop = isConsumer(s) ? this.consumeLoop(s) : this.tickLoop(s);
+  }
+
+  /** Finishes the batch in hand, acks, writes a `stopping` heartbeat. */
+  async stop(): Promise<void> {
+    if (this.halt.stopped) return;
+    this.halt.stopped = true;
+    // Close the blocking connection first so no read hangs.
+    this.blocking?.disconnect();
+    await this.loop?.catch(() => undefined);
+    if (this.beatTimer) clearInterval(this.beatTimer);
+    await this.stage.stop?.().catch((e) => this.log.warn('stop failed', { error: errorMessage(e) }));
+    this.hb.status = 'stopping';
+    await this.safeBeat();
+  }
+
+  /** Resolves when the loop has ended (after stop, or never). */
+  done(): Promise<void> {
+    return this.loop ?? Promise.resolve();
+  }
+
+  private async safeBeat(): Promise<void> {
+    try {
+      await beat(this.d.writer, this.d.names, this.hb, this.d.heartbeatMs);
+    } catch (e) {
+      this.log.debug('heartbeat failed', { error: errorMessage(e) });
+    }
+  }
+
+  private async ensureGroup(s: ConsumerStage<any, any>): Promise<void> {
+    try {
+      await this.d.writer.xgroup('CREATE', this.d.names.stream(s.input), this.d.names.group(s.name), '$', 'MKSTREAM');
+    } catch (e) {
+      if (!/BUSYGROUP/.test(errorMessage(e))) throw e;
+    }
+  }
+
+  private async consumeLoop(s: ConsumerStage<any, any>): Promise<void> {
+    const key = this.d.names.stream(s.input);
+    const group = this.d.names.group(s.name);
+    let lastReclaim = 0;
+    let backoff = 100;
+    while (!this.halt.stopped) {
+      try {
+        if (Date.now() - lastReclaim >= this.d.reclaimEveryMs) {
+          lastReclaim = Date.now();
+          await this.reclaim(s, key, group);
+        }
+        const reply = (await this.blocking!.xreadgroup(
+          'GROUP', group, this.consumer, 'COUNT', this.d.batchSize, 'BLOCK', this.d.blockMs, 'STREAMS', key, '>',
+        )) as [string, [string, string[]][]][] | null;
+        backoff = 100;
+        if (!reply || reply.length === 0) continue;
+        const entries = reply[0][1].map(([id, arr]) => ({ id, fields: arr ? fieldsFromArray(arr) : null, deliveries: 1 }));
+        await this.processBatch(s, key, group, entries);
+      } catch (e) {
+        if (this.halt.stopped) break;
+        const msg = errorMessage(e);
+        if (/NOGROUP/.test(msg)) {
+          this.log.warn('consumer group missing (Redis restarted without persistence?); recreating', { group });
+          await this.ensureGroup(s).catch(() => undefined);
+          lastReclaim = 0;
+          continue;
+        }
+        this.hb.fail(msg);
+        this.log.warn('batch failed; entries stay pending and will be retried', { error: msg });
+        await sleep(backoff, this.halt);
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+  }
+
+  /** Claims entries left pending past the min idle (a dead consumer's, or our own failures). */
+  private async reclaim(s: ConsumerStage<any, any>, key: string, group: string): Promise<void> {
+    let cursor = '0-0';
+    for (let round = 0; round < 100 && !this.halt.stopped; round++) {
+      const reply = (await this.d.writer.xautoclaim(
+        key, group, this.consumer, this.d.reclaimIdleMs, cursor, 'COUNT', this.d.batchSize,
+      )) as [string, [string, string[] | null][], string[]?];
+      const [next, claimed] = reply;
+      if (claimed.length) {
+        const counts = new Map<string, number>();
+        const pend = (await this.d.writer.xpending(key, group, claimed[0][0], claimed[claimed.length - 1][0], claimed.length, this.consumer)) as [string, string, number, number][];
+        for (const [id, , , n] of pend) counts.set(id, Number(n));
+        const entries = claimed.map(([id, arr]) => ({ id, fields: arr ? fieldsFromArray(arr) : null, deliveries: counts.get(id) ?? 2 }));
+        this.log.info('reclaimed pending entries', { count: entries.length });
+        await this.processBatch(s, key, group, entries);
+      }
+      cursor = next;
+      if (cursor === '0-0') break;
+    }
+  }
+
+  private async processBatch(s: ConsumerStage<any, any>, key: string, group: string, entries: RawEntry[]): Promise<void> {
+    const now = Date.now();
+    const counts = emptyCounts();
+    const valid: Delivery<unknown>[] = [];
+    const dead: { id: string; error: string; payload: unknown }[] = [];
+    const trimmed: string[] = [];
+    for (const e of entries) {
+      if (e.fields === null) {
+        trimmed.push(e.id); // deleted/trimmed while pending: nothing to process
+        continue;
+      }
+      if (e.deliveries > this.d.maxDeliveries) {
+        dead.push({ id: e.id, error: `delivered ${e.deliveries} times without being processed (poison message; max ${this.d.maxDeliveries})`, payload: e.fields });
+        continue;
+      }
+      const dec = decode(s.input, e.fields);
+      if (!dec.ok) dead.push({ id: e.id, error: `not a valid ${s.input} message: ${dec.error}`, payload: e.fields });
+      else valid.push({ entryId: e.id, message: dec.value, deliveries: e.deliveries });
+    }
+
+    const outcomes: Outcome[] = [];
+    const acked: string[] = [...trimmed, ...dead.map((x) => x.id)];
+    const handled: { d: Delivery<unknown>; o: Outcome }[] = [];
+    if (valid.length) {
+      const prepared = s.prepare ? await s.prepare(valid, this.ctx) : undefined;
+      for (const d of valid) {
+        try {
+          const o = await s.handle(d, prepared, this.ctx);
+          handled.push({ d, o });
+          outcomes.push(o);
+          acked.push(d.entryId);
+        } catch (e) {
+          // Not acked: retried after the reclaim idle time, dead-lettered after max deliveries.
+          counts.errors++;
+          this.hb.fail(errorMessage(e));
+          this.log.warn('handler failed; entry stays pending', { entry: d.entryId, error: errorMessage(e) });
+        }
+      }
+    }
+    if (acked.length === 0 && counts.errors === 0) return;
+
+    const tx = this.d.writer.multi();
+    for (const { d, o } of handled) {
+      counts.in++;
+      if (o.kind === 'dead') {
+        counts.dead++;
+        addDeadLetter(tx, this.d.names, this.d.caps, s.name, key, d.entryId, o.error, d.message, now);
+        continue;
+      }
+      addState(tx, o.state);
+      addOutputs(tx, this.d.names, this.d.caps, o.outputs);
+      if (o.kind === 'reject') {
+        counts.rejected++;
+        counts.reasons[o.rejection.reason] = (counts.reasons[o.rejection.reason] ?? 0) + 1;
+        addRejection(tx, this.d.names, this.d.caps, s.name, o.rejection, d.message, now);
+      } else counts.out++;
+    }
+    for (const x of dead) {
+      counts.in++;
+      counts.dead++;
+      addDeadLetter(tx, this.d.names, this.d.caps, s.name, key, x.id, x.error, x.payload, now);
+    }
+    addMetrics(tx, this.d.names, s.name, now, counts);
+    if (acked.length) tx.xack(key, group, ...acked);
+    const res = await tx.exec();
+    if (!res) throw new Error('transaction aborted');
+    for (const [err] of res) if (err) this.log.warn('command in batch transaction failed', { error: err.message });
+
+    this.account(counts, now);
+    s.committed?.(outcomes, this.ctx);
+  }
+
+  private account(c: MetricCounts, now: number): void {
+    const t = this.totals;
+    t.in += c.in;
+    t.out += c.out;
+    t.rejected += c.rejected;
+    t.dead += c.dead;
+    t.errors += c.errors;
+    for (const [r, n] of Object.entries(c.reasons)) t.reasons[r] = (t.reasons[r] ?? 0) + n;
+    this.hb.processed += c.in;
+    if (c.in) this.hb.lastMsgAt = now;
+  }
+
+  private async tickLoop(s: TickerStage): Promise<void> {
+    while (!this.halt.stopped) {
+      const t0 = Date.now();
+      try {
+        const r = await s.tick(this.ctx);
+        const counts = emptyCounts();
+        counts.in = r.in ?? 0;
+        counts.out = r.out ?? r.outputs?.length ?? 0;
+        const tx = this.d.writer.multi();
+        addState(tx, r.state);
+        addOutputs(tx, this.d.names, this.d.caps, r.outputs);
+        for (const rej of r.rejections ?? []) {
+          counts.rejected++;
+          counts.reasons[rej.reason] = (counts.reasons[rej.reason] ?? 0) + 1;
+          addRejection(tx, this.d.names, this.d.caps, s.name, rej, { symbol: rej.symbol, ref_id: rej.refId }, t0);
+        }
+        addMetrics(tx, this.d.names, s.name, t0, counts);
+        const res = await tx.exec();
+        if (res) for (const [err] of res) if (err) this.log.warn('command in tick transaction failed', { error: err.message });
+        this.account(counts, t0);
+        if (this.hb.status === 'failed') this.hb.status = 'running';
+      } catch (e) {
+        if (this.halt.stopped) break;
+        this.hb.fail(errorMessage(e));
+        this.log.warn('tick failed', { error: errorMessage(e) });
+      }
+      const wait = Math.max(0, s.everyMs - (Date.now() - t0));
+      await sleep(wait, this.halt);
+    }
+  }
+}

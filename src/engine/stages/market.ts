@@ -1,0 +1,90 @@
+/**
+ * market: the price feed. Every tick it asks its PriceSource for a quote per symbol and
+ * writes the `price` hashes (`price`, `mark`, `ts`, `source`). The default source is the
+ * embedded seeded random walk; `QT_MARKET=binance` uses Binance public market data
+ * (loaded lazily). On restart the walk continues from the last written prices.
+ */
+import type { Config } from '../../config/config.js';
+import { formatNumber } from '../../contract/fields.js';
+import { toNum } from '../../contract/state.js';
+import { errorMessage, UsageError } from '../../errors.js';
+import { GbmPriceSource } from '../market/gbm.js';
+import type { PriceSource } from '../market/price-source.js';
+import type { Rejection, StageContext, StateWrite, TickerStage, TickResult } from '../runtime/types.js';
+
+export interface MarketStageOptions {
+  config: Config;
+  /** Injected source (tests); otherwise chosen by `config.market`. */
+  source?: PriceSource;
+}
+
+/** Held in a variable so the type checker does not need the module. */
+const BINANCE_SOURCE_MODULE = '../exchange/binance/price-source.js';
+
+export async function createPriceSource(config: Config): Promise<PriceSource> {
+  if (config.market === 'binance') {
+    let mod: { createBinancePriceSource(c: Config): Promise<PriceSource> };
+    try {
+      mod = (await import(BINANCE_SOURCE_MODULE)) as typeof mod;
+    } catch (e) {
+      throw new UsageError(`QT_MARKET=binance: the Binance price source cannot be loaded (${errorMessage(e)})`);
+    }
+    return mod.createBinancePriceSource(config);
+  }
+  return new GbmPriceSource({ seed: config.market_.seed });
+}
+
+function isResumable(s: PriceSource): s is PriceSource & { resume(last: Map<string, number>): void } {
+  return typeof (s as { resume?: unknown }).resume === 'function';
+}
+
+export function createMarketStage(o: MarketStageOptions): TickerStage {
+  const { config } = o;
+  const symbols = config.symbols;
+  let source = o.source;
+
+  return {
+    name: 'market',
+    everyMs: config.market_.tickMs,
+
+    async start(ctx: StageContext): Promise<void> {
+      source ??= await createPriceSource(config);
+      if (isResumable(source)) {
+        const p = ctx.redis.pipeline();
+        for (const s of symbols) p.hget(ctx.names.price(s), 'price');
+        const res = (await p.exec()) ?? [];
+        const last = new Map<string, number>();
+        res.forEach(([err, v], i) => {
+          const n = err ? NaN : toNum(v as string | null);
+          if (n > 0) last.set(symbols[i], n);
+        });
+        source.resume(last);
+        if (last.size) ctx.log.info('market continues from the last written prices', { symbols: last.size });
+      }
+      ctx.log.info('market feed', { source: source.source, symbols: symbols.length, tick_ms: config.market_.tickMs });
+    },
+
+    async tick(ctx: StageContext): Promise<TickResult> {
+      const now = ctx.now();
+      const quotes = await source!.quotes(symbols, now);
+      const state: StateWrite[] = [];
+      const rejections: Rejection[] = [];
+      for (const sym of symbols) {
+        const q = quotes.get(sym);
+        if (!q || !(q.price > 0) || !Number.isFinite(q.price)) {
+          rejections.push({ reason: 'price_unavailable', symbol: sym, detail: `${source!.source} returned no valid price for ${sym}${q ? ` (got ${q.price})` : ''}` });
+          continue;
+        }
+        const mark = q.mark > 0 && Number.isFinite(q.mark) ? q.mark : q.price;
+        const key = ctx.names.price(sym);
+        const fields = { price: formatNumber(q.price), mark: formatNumber(mark), ts: String(Math.trunc(q.ts || now)), source: source!.source };
+        state.push((tx) => void tx.hset(key, fields));
+      }
+      return { state, rejections, in: symbols.length, out: state.length };
+    },
+
+    async stop(): Promise<void> {
+      await source?.close?.();
+    },
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * Redis connections for the whole program. CLI commands fail fast; blocking readers
+ * wait for Redis forever (maxRetriesPerRequest: null) and reconnect by themselves.
+ * The URL shown anywhere has its password redacted.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { Redis, type RedisOptions } from 'ioredis';
+import { redactUrl } from '../config/redact.js';
+import { UnavailableError } from '../errors.js';
+
+export interface ConnectOptions {
+  url: string;
+  tls?: { caFile?: string; insecure?: boolean };
+  /** 'cli': fail fast; 'worker': retry forever (blocking readers and stage writers). */
+  role: 'cli' | 'worker';
+  name?: string;
+  connectTimeoutMs?: number;
+}
+
+export function redisOptions(o: ConnectOptions): RedisOptions {
+  const u = new URL(o.url);
+  const opts: RedisOptions = {
+    lazyConnect: true,
+    connectionName: o.name,
+    enableAutoPipelining: false,
+    connectTimeout: o.connectTimeoutMs ?? (o.role === 'cli' ? 2000 : 5000),
+  };
+  if (u.protocol === 'rediss:') {
+    opts.tls = {
+      // SNI takes a host name only: an IP there prints Node's DEP0123 warning on every start.
+      ...(isIP(u.hostname.replace(/^\[|\]$/g, '')) ? {} : { servername: u.hostname }),
+      rejectUnauthorized: !o.tls?.insecure,
+      ...(o.tls?.caFile ? { ca: readFileSync(o.tls.caFile) } : {}),
+    };
+  }
+  if (o.role === 'cli') {
+    opts.maxRetriesPerRequest = 1;
+    opts.retryStrategy = () => null;
+    opts.enableOfflineQueue = true;
+  } else {
+    opts.maxRetriesPerRequest = null;
+    opts.retryStrategy = (times) => Math.min(100 * 2 ** Math.min(times, 6), 3000);
+    opts.reconnectOnError = (err) => /READONLY|LOADING/.test(err.message);
+  }
+  return opts;
+}
+
+/** Opens a connection; for the CLI role, fails with one line naming the (redacted) URL. */
+export async function connectRedis(o: ConnectOptions): Promise<Redis> {
+  const r = new Redis(o.url, redisOptions(o));
+  let lastError: Error | undefined;
+  r.on('error', (e: Error) => {
+    lastError = e;
+  });
+  try {
+    await r.connect();
+    if (o.role === 'cli') await r.ping();
+  } catch (e) {
+    r.disconnect();
+    const cause = describeRedisError(lastError ?? (e as Error));
+    throw new UnavailableError(`cannot reach Redis at ${redactUrl(o.url)}: ${cause}`);
+  }
+  return r;
+}
+
+export function describeRedisError(e: Error | undefined): string {
+  if (!e) return 'unknown error';
+  const m = e.message || String(e);
+  if (/ECONNREFUSED/.test(m)) return 'connection refused (is redis-server running?)';
+  if (/NOAUTH|WRONGPASS|invalid username-password/i.test(m)) return 'authentication failed (check the password / ACL user in REDIS_URL)';
+  if (/ENOTFOUND|EAI_AGAIN/.test(m)) return 'host not found';
+  if (/ETIMEDOUT|timed out|timeout/i.test(m)) return 'connection timed out';
+  if (/NOPERM/.test(m)) return 'permission denied for this ACL user';
+  return m.replace(/(rediss?:\/\/[^:@/\s]*):([^@/\s]+)@/g, '$1:***@').split('\n')[0];
+}
+
+export interface Preflight {
+  version: string;
+  versionOk: boolean;
+  maxmemoryPolicy: string | null;
+  warnings: string[];
+}
+
+/** Redis version (≥ 6.2 for XAUTOCLAIM) and maxmemory-policy (noeviction). */
+export async function preflight(r: Redis): Promise<Preflight> {
+  const info = await r.info('server');
+  const version = /redis_version:([^\r\n]+)/.exec(info)?.[1]?.trim() ?? '0';
+  const [maj, min] = version.split('.').map(Number);
+  const versionOk = maj > 6 || (maj === 6 && min >= 2);
+  const warnings: string[] = [];
+  let policy: string | null = null;
+  try {
+    const mem = await r.info('memory');
+    policy = /maxmemory_policy:([^\r\n]+)/.exec(mem)?.[1]?.trim() ?? null;
+  } catch {
+    policy = null;
+  }
+  if (policy && policy !== 'noeviction') {
+    warnings.push(`maxmemory-policy is ${policy}: Redis may evict stream entries and keys under memory pressure; set it to noeviction`);
+  }
+  if (!versionOk) warnings.push(`Redis ${version} is too old: qt needs Redis >= 6.2 (XAUTOCLAIM)`);
+  return { version, versionOk, maxmemoryPolicy: policy, warnings };
+}
+
+/** Parses a flat [k, v, k, v…] reply (XINFO and friends) into a map; nested arrays kept. */
+export function replyMap(reply: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (!Array.isArray(reply)) return out;
+  for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = reply[i + 1];
+  return out;
+}

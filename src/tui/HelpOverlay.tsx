@@ -1,0 +1,31 @@
+/** `?`: every key of the console. */
+import { Box, Text } from 'ink';
+import { cut } from './format.js';
+
+export const HELP: [string, string][] = [
+  ['1-6, tab, shift-tab', 'switch view (Pipeline Streams Rejections Positions Services Findings)'],
+  ['j/k, up/down', 'move the cursor'],
+  ['enter', 'details (a stage, a stream, a rejection payload, a position, a finding)'],
+  ['esc', 'back out (close details, clear the filter, close a dialog)'],
+  ['/', 'filter the view: type, enter to apply, esc to clear'],
+  ['r', 'refresh now'],
+  ['K', 'kill switch on/off (asks for confirmation)'],
+  ['G', 'clean up ghost position keys (preview first, then confirm)'],
+  ['?', 'this help'],
+  ['q, ctrl-c', 'quit (the console only reads Redis; the engine keeps running)'],
+];
+
+export function HelpOverlay({ width, height }: { width: number; height: number }) {
+  const keyW = 20;
+  return (
+    <Box flexDirection="column" width={width} borderStyle="round" borderColor="cyan" paddingX={1}>
+      <Text bold wrap="truncate-end">Keys (esc or ? to close)</Text>
+      {HELP.slice(0, Math.max(1, height - 3)).map(([k, d]) => (
+        <Text key={k} wrap="truncate-end">
+          <Text color="cyan">{k.padEnd(keyW)}</Text>
+          {cut(d, Math.max(1, width - keyW - 4))}
+        </Text>
+      ))}
+    </Box>
+  );
+}

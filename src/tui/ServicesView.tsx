@@ -1,0 +1,53 @@
+/** Services: every expected service with its status, last beat, last processed, last error. */
+import { Box, Text } from 'ink';
+import { DetailLines } from './DetailLines.js';
+import type { ServiceInfo } from '../diagnose/read-model.js';
+import { age, cell, cut, num, windowOf } from './format.js';
+import type { ViewProps } from './PipelineView.js';
+import { itemsOf } from './view-model.js';
+
+const STATUS_COLOR: Record<ServiceInfo['status'], string> = {
+  running: 'green',
+  starting: 'cyan',
+  stopping: 'cyan',
+  silent: 'yellow',
+  degraded: 'yellow',
+  failed: 'red',
+  down: 'red',
+};
+
+export function ServicesView({ report, filter, selected, detail, width, height }: ViewProps) {
+  const items = itemsOf('services', report, filter);
+  if (detail && items[selected]) return <ServiceDetail s={items[selected]} width={width} height={height} />;
+  const errW = Math.max(8, width - 18 - 9 - 6 - 6 - 8 - 6);
+  const { start, rows } = windowOf(items, selected, height - 2);
+  return (
+    <Box flexDirection="column" width={width}>
+      {!report.registry_known ? (
+        <Text wrap="truncate-end" dimColor>no svc:registry: which services should run is unknown (showing the ones that beat)</Text>
+      ) : null}
+      <Text wrap="truncate-end" bold>
+        {' '}{cell('service', 18)} {cell('status', 9)} {cell('beat', 5, 'right')} {cell('msg', 5, 'right')} {cell('done', 7, 'right')} {cell('err', 5, 'right')} last error
+      </Text>
+      {items.length === 0 ? <Text dimColor>{filter ? `no service matches "${filter}"` : 'no services registered or beating'}</Text> : null}
+      {rows.map((s, i) => (
+        <Text key={s.service} wrap="truncate-end" inverse={start + i === selected}>
+          {(start + i === selected) ? '›' : ' '}{cell(s.service, 18)} <Text color={STATUS_COLOR[s.status]} bold={s.status !== 'running'}>{cell(s.status, 9)}</Text> {cell(age(s.beat_age_s), 5, 'right')}{' '}
+          {cell(age(s.last_msg_age_s), 5, 'right')} {cell(num(s.processed), 7, 'right')} {cell(num(s.errors), 5, 'right')} {s.last_error ? <Text color="red">{cut(s.last_error, errW)}</Text> : <Text dimColor>{cut(s.detail, errW)}</Text>}
+        </Text>
+      ))}
+    </Box>
+  );
+}
+
+function ServiceDetail({ s, width, height }: { s: ServiceInfo; width: number; height: number }) {
+  const lines = [
+    `${s.service}: ${s.status}${s.expected ? '' : ' (not in the registry)'}  (esc to go back)`,
+    `pid ${s.pid ?? '-'}  host ${s.host ?? '-'}  mode ${s.mode ?? '-'}`,
+    `last beat ${age(s.beat_age_s)} ago  last message ${age(s.last_msg_age_s)} ago`,
+    `processed ${s.processed ?? '-'}  errors ${s.errors ?? '-'}`,
+    `detail: ${s.detail || '-'}`,
+    `last error: ${s.last_error || '-'}`,
+  ];
+  return <DetailLines lines={lines} width={width} height={height} />;
+}

@@ -1,0 +1,73 @@
+/** End-to-end checks of the built `qt` binary: help, usage errors, unreachable Redis. */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { freePort } from './helpers/redis-server.js';
+import { closeAll, testNames, testRedis, testRedisUrl } from './helpers/redis.js';
+
+const bin = 'dist/cli.js';
+const qt = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20000 });
+
+describe.runIf(existsSync(bin))('qt binary', () => {
+  it('lists the commands with --help and exits 0', () => {
+    const r = qt(['--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/qt up/);
+    expect(r.stdout).toMatch(/qt config show/);
+  });
+
+  it('answers an unknown command with one line and exit code 2, not a stack', () => {
+    const r = qt(['frobnicate']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^qt: Unknown argument: frobnicate/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('answers a bad flag value with exit code 2', () => {
+    const r = qt(['up', '--for', 'soon']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--for: expected a duration/);
+  });
+
+  it('reports every configuration problem at once, naming each variable, exit code 2', () => {
+    const r = qt(['config', 'show'], { QT_MAX_LEVERAGE: '500', QT_MIN_CONFIDENCE: 'high', REDIS_URL: 'http://x' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/3 problems/);
+    expect(r.stderr).toMatch(/QT_MAX_LEVERAGE: expected a whole number from 1 to 125/);
+    expect(r.stderr).toMatch(/QT_MIN_CONFIDENCE: expected a number from 0 to 1/);
+    expect(r.stderr).toMatch(/REDIS_URL: expected redis:\/\//);
+  });
+
+  it('never prints a Redis password or API secret in config show', () => {
+    const r = qt(['config', 'show'], { REDIS_URL: 'redis://ops:hunter2pw@127.0.0.1:6390/0', BINANCE_API_KEY: 'AKEYVALUE123', BINANCE_API_SECRET: 'SECRETVALUE456' });
+    expect(r.status).toBe(0);
+    const all = r.stdout + r.stderr;
+    expect(all).not.toContain('hunter2pw');
+    expect(all).not.toContain('AKEYVALUE123');
+    expect(all).not.toContain('SECRETVALUE456');
+    expect(all).toContain('redis://ops:***@127.0.0.1:6390/0');
+  });
+
+  it('delivers a report larger than a pipe buffer whole before exiting', async () => {
+    const r = testRedis();
+    const names = testNames();
+    const p = r.pipeline();
+    for (let i = 0; i < 3000; i++) p.hset(names.snapshot(`G${i}USDT`), { qty: '0', side: 'LONG', ts: '1' });
+    await p.exec();
+    const res = spawnSync(process.execPath, [bin, 'diagnose', 'pipeline', '--json', '--redis-url', testRedisUrl(), '--prefix', names.prefix], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 30000 });
+    expect(res.stdout.length).toBeGreaterThan(64 * 1024);
+    const report = JSON.parse(res.stdout) as { positions: { ghosts: unknown[] } };
+    expect(report.positions.ghosts).toHaveLength(3000);
+    await closeAll();
+  });
+
+  it('names the unreachable Redis (password redacted) in one line and exits 3', async () => {
+    const port = await freePort();
+    const r = qt(['up', '--for', '1s'], { REDIS_URL: `redis://u:topsecret@127.0.0.1:${port}` });
+    expect(r.status).toBe(3);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(new RegExp(`cannot reach Redis at redis://u:\\*\\*\\*@127.0.0.1:${port}`));
+    expect(r.stderr).not.toContain('topsecret');
+  });
+});
