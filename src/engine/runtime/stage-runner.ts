@@ -5,7 +5,7 @@
  * rejections, dead letters, metrics, XACK), reclaiming entries a dead consumer left
  * pending, poison-message dead-lettering, heartbeats, graceful stop and reconnects.
  */
-import { Redis } from 'ioredis';
+import { Redis, type ChainableCommander } from 'ioredis';
 import type { ServiceStatus } from '../../contract/codes.js';
 import { decode, fieldsFromArray, type Fields } from '../../contract/messages.js';
 import type { Names } from '../../contract/names.js';
@@ -61,6 +61,14 @@ export class StageRunner {
   readonly hb: HeartbeatState;
   readonly consumer: string;
   private blocking?: Redis;
+  /**
+   * The connection batch commits go through. ioredis resends a command whose reply was
+   * lost in a disconnect; for a commit that reply can be lost after Redis applied it, and
+   * the resent copy would publish the batch's outputs twice. So this connection never
+   * resends: a commit cut off by a disconnect fails here, and its entries are either
+   * acked (it was applied) or still pending (it was not) and reclaimed later.
+   */
+  private committer?: Redis;
   private loop?: Promise<void>;
   private beatTimer?: NodeJS.Timeout;
   private readonly halt = { stopped: false };
@@ -102,6 +110,12 @@ export class StageRunner {
       });
       this.blocking.on('error', (e: Error) => this.log.debug('redis (blocking) error', { error: e.message }));
     }
+    this.committer = new Redis(this.d.redisUrl, {
+      ...redisOptions({ url: this.d.redisUrl, tls: this.d.tls, role: 'worker', name: `qt:${s.name}:commit` }),
+      autoResendUnfulfilledCommands: false,
+      lazyConnect: false,
+    });
+    this.committer.on('error', (e: Error) => this.log.debug('redis (commit) error', { error: e.message }));
     await s.start?.(this.ctx);
     if (this.hb.status === 'starting') this.hb.status = 'running';
     await this.safeBeat();
@@ -119,8 +133,49 @@ export class StageRunner {
     await this.loop?.catch(() => undefined);
     if (this.beatTimer) clearInterval(this.beatTimer);
     await this.stage.stop?.().catch((e) => this.log.warn('stop failed', { error: errorMessage(e) }));
+    this.committer?.disconnect();
     this.hb.status = 'stopping';
     await this.safeBeat();
+  }
+
+  /**
+   * Sends a commit once. It is sent only on a ready connection (a command queued while
+   * offline would go out after a reconnect this code has already given up on), and it
+   * fails when the connection closes before the reply: the outcome is then unknown, which
+   * the caller treats as failed, and Redis's own state (acked or pending) settles it.
+   */
+  private async commit(build: (tx: ChainableCommander) => void): Promise<[Error | null, unknown][]> {
+    const c = this.committer!;
+    if (c.status !== 'ready') {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => {
+          c.off('ready', onReady);
+          reject(new Error(`Redis not ready for the commit (connection ${c.status})`));
+        }, 5000);
+        const onReady = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        c.once('ready', onReady);
+      });
+    }
+    const tx = c.multi();
+    build(tx);
+    return new Promise((resolve, reject) => {
+      const onClose = () => reject(new Error('connection to Redis lost during the commit (outcome settled by Redis: applied entries are acked, the rest stay pending)'));
+      c.once('close', onClose);
+      tx.exec().then(
+        (res) => {
+          c.off('close', onClose);
+          if (!res) reject(new Error('transaction aborted'));
+          else resolve(res as [Error | null, unknown][]);
+        },
+        (e) => {
+          c.off('close', onClose);
+          reject(e);
+        },
+      );
+    });
   }
 
   /** Resolves when the loop has ended (after stop, or never). */
@@ -241,31 +296,30 @@ export class StageRunner {
     }
     if (acked.length === 0 && counts.errors === 0) return;
 
-    const tx = this.d.writer.multi();
-    for (const { d, o } of handled) {
-      counts.in++;
-      if (o.kind === 'dead') {
-        counts.dead++;
-        addDeadLetter(tx, this.d.names, this.d.caps, s.name, key, d.entryId, o.error, d.message, now);
-        continue;
+    const res = await this.commit((tx) => {
+      for (const { d, o } of handled) {
+        counts.in++;
+        if (o.kind === 'dead') {
+          counts.dead++;
+          addDeadLetter(tx, this.d.names, this.d.caps, s.name, key, d.entryId, o.error, d.message, now);
+          continue;
+        }
+        addState(tx, o.state);
+        addOutputs(tx, this.d.names, this.d.caps, o.outputs);
+        if (o.kind === 'reject') {
+          counts.rejected++;
+          counts.reasons[o.rejection.reason] = (counts.reasons[o.rejection.reason] ?? 0) + 1;
+          addRejection(tx, this.d.names, this.d.caps, s.name, o.rejection, d.message, now);
+        } else counts.out++;
       }
-      addState(tx, o.state);
-      addOutputs(tx, this.d.names, this.d.caps, o.outputs);
-      if (o.kind === 'reject') {
-        counts.rejected++;
-        counts.reasons[o.rejection.reason] = (counts.reasons[o.rejection.reason] ?? 0) + 1;
-        addRejection(tx, this.d.names, this.d.caps, s.name, o.rejection, d.message, now);
-      } else counts.out++;
-    }
-    for (const x of dead) {
-      counts.in++;
-      counts.dead++;
-      addDeadLetter(tx, this.d.names, this.d.caps, s.name, key, x.id, x.error, x.payload, now);
-    }
-    addMetrics(tx, this.d.names, s.name, now, counts);
-    if (acked.length) tx.xack(key, group, ...acked);
-    const res = await tx.exec();
-    if (!res) throw new Error('transaction aborted');
+      for (const x of dead) {
+        counts.in++;
+        counts.dead++;
+        addDeadLetter(tx, this.d.names, this.d.caps, s.name, key, x.id, x.error, x.payload, now);
+      }
+      addMetrics(tx, this.d.names, s.name, now, counts);
+      if (acked.length) tx.xack(key, group, ...acked);
+    });
     for (const [err] of res) if (err) this.log.warn('command in batch transaction failed', { error: err.message });
 
     this.account(counts, now);
@@ -292,17 +346,17 @@ export class StageRunner {
         const counts = emptyCounts();
         counts.in = r.in ?? 0;
         counts.out = r.out ?? r.outputs?.length ?? 0;
-        const tx = this.d.writer.multi();
-        addState(tx, r.state);
-        addOutputs(tx, this.d.names, this.d.caps, r.outputs);
-        for (const rej of r.rejections ?? []) {
-          counts.rejected++;
-          counts.reasons[rej.reason] = (counts.reasons[rej.reason] ?? 0) + 1;
-          addRejection(tx, this.d.names, this.d.caps, s.name, rej, { symbol: rej.symbol, ref_id: rej.refId }, t0);
-        }
-        addMetrics(tx, this.d.names, s.name, t0, counts);
-        const res = await tx.exec();
-        if (res) for (const [err] of res) if (err) this.log.warn('command in tick transaction failed', { error: err.message });
+        const res = await this.commit((tx) => {
+          addState(tx, r.state);
+          addOutputs(tx, this.d.names, this.d.caps, r.outputs);
+          for (const rej of r.rejections ?? []) {
+            counts.rejected++;
+            counts.reasons[rej.reason] = (counts.reasons[rej.reason] ?? 0) + 1;
+            addRejection(tx, this.d.names, this.d.caps, s.name, rej, { symbol: rej.symbol, ref_id: rej.refId }, t0);
+          }
+          addMetrics(tx, this.d.names, s.name, t0, counts);
+        });
+        for (const [err] of res) if (err) this.log.warn('command in tick transaction failed', { error: err.message });
         this.account(counts, t0);
         if (this.hb.status === 'failed') this.hb.status = 'running';
       } catch (e) {
