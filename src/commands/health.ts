@@ -46,7 +46,7 @@ export const health: QtCommand<Args> = {
     const { exitCodeForStatus } = await import('../contract/codes.js');
     let r;
     try {
-      r = await reportOf(cfg, windowMs, thresholds);
+      r = await reportOf(cfg, windowMs, thresholds, true);
     } catch (e) {
       if (e instanceof QtError && e.exitCode === 3 && (argv.format === 'nagios' || argv.format === 'prom')) {
         process.stdout.write(argv.format === 'nagios' ? f.nagiosUnknown(e.message) + '\n'

@@ -1,10 +1,10 @@
 /**
  * The one configuration loader: environment variables plus an optional env file,
- * validated with zod; every problem is reported at once, each naming the variable,
+ * validated by the checks of check.ts; every problem is reported at once, each naming the variable,
  * what is wrong, and the expected form (exit code 2).
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as C from './check.js';
 import { STREAMS, streamEnvVar, Names, type StreamName } from '../contract/names.js';
 import { UsageError } from '../errors.js';
 import { readEnvFile } from './env-file.js';
@@ -15,83 +15,61 @@ export const DEFAULT_SYMBOLS = [
   'SUIUSDT', 'LINKUSDT', 'AVAXUSDT', 'LTCUSDT', 'DOTUSDT', 'NEARUSDT',
 ];
 
-const int = (min: number, max: number) =>
-  z.string().trim().regex(/^\d+$/, `expected a whole number from ${min} to ${max}`).transform(Number)
-    .refine((n) => n >= min && n <= max, `expected a whole number from ${min} to ${max}`);
-const dec = (min: number, max: number) =>
-  z.string().trim().regex(/^\d+(\.\d+)?$/, `expected a number from ${min} to ${max}`).transform(Number)
-    .refine((n) => n >= min && n <= max, `expected a number from ${min} to ${max}`);
-const boolStr = () =>
-  z.string().trim().toLowerCase().refine((s) => ['true', 'false', '1', '0', 'yes', 'no'].includes(s), 'expected true or false')
-    .transform((s) => s === 'true' || s === '1' || s === 'yes');
-const list = () =>
-  z.string().transform((s) => s.split(',').map((x) => x.trim().toUpperCase()).filter(Boolean))
-    .refine((l) => l.length > 0 && l.every((x) => /^[A-Z0-9]{2,30}$/.test(x)), 'expected a comma list of symbols like BTCUSDT,ETHUSDT');
-
-const redisUrl = z.string().trim().refine((s) => {
-  try {
-    const u = new URL(s);
-    return u.protocol === 'redis:' || u.protocol === 'rediss:';
-  } catch {
-    return false;
-  }
-}, 'expected redis://[user:password@]host:port[/db] or rediss://…');
-
 /** Every variable: name → [schema, default, description]. Documented in docs/configuration.md. */
 export const VARIABLES = {
-  REDIS_URL: [redisUrl, 'redis://127.0.0.1:6379', 'Redis endpoint; rediss:// for TLS; user:password@ for ACL users'],
-  REDIS_TLS_CA_FILE: [z.string().min(1), '', 'CA certificate file for rediss:// with a private CA'],
-  REDIS_TLS_INSECURE: [boolStr(), 'false', 'skip TLS certificate verification (testing only)'],
-  QT_PREFIX: [z.string().trim().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected letters, digits, _ . - (1-64)'), 'quantum', 'key prefix of every Redis name'],
-  QT_EXCHANGE: [z.enum(['paper', 'binance']), 'paper', 'exchange adapter: paper (embedded) or binance (ccxt binanceusdm)'],
-  QT_BINANCE_MODE: [z.enum(['demo', 'live']), 'demo', 'binance: demo (testnet demo trading) or live'],
-  QT_LIVE_CONFIRM: [z.string(), '', 'must be I_UNDERSTAND_THIS_TRADES_REAL_MONEY, together with --live, for live trading'],
-  QT_MARKET: [z.enum(['paper', 'binance']), 'paper', 'price feed: paper (seeded random walk) or binance (public market data)'],
-  QT_SYMBOLS: [list(), DEFAULT_SYMBOLS.join(','), 'symbols traded (comma list)'],
-  QT_BATCH_SIZE: [int(1, 10000), '100', 'XREADGROUP COUNT per batch'],
-  QT_BLOCK_MS: [int(1, 60000), '1000', 'XREADGROUP BLOCK milliseconds'],
-  QT_RECLAIM_IDLE_MS: [int(100, 86400000), '30000', 'min idle before a dead consumer\'s pending entries are reclaimed'],
-  QT_RECLAIM_EVERY_MS: [int(100, 86400000), '15000', 'how often pending entries are checked for reclaim'],
-  QT_MAX_DELIVERIES: [int(1, 1000), '5', 'deliveries after which an entry is dead-lettered (poison message)'],
-  QT_HEARTBEAT_MS: [int(100, 600000), '5000', 'heartbeat period; the heartbeat key lives 3 beats'],
-  QT_STREAM_MAXLEN: [int(100, 100000000), '100000', 'approximate MAXLEN cap of pipeline streams'],
-  QT_TOOL_STREAM_MAXLEN: [int(100, 100000000), '10000', 'approximate MAXLEN cap of stage.rejected and dead.letter'],
-  QT_MIN_CONFIDENCE: [dec(0, 1), '0.55', 'signals under this confidence are dropped (initial policy)'],
-  QT_MAX_POSITION_USD: [dec(1, 10000000), '500', 'largest margin per position in USD (initial policy)'],
-  QT_MIN_POSITION_USD: [dec(1, 10000000), '50', 'smallest margin per entry in USD'],
-  QT_MAX_LEVERAGE: [int(1, 125), '10', 'largest leverage (initial policy)'],
-  QT_MAX_OPEN_POSITIONS: [int(1, 1000), '10', 'open-position limit (initial policy)'],
-  QT_ALLOW_UPSIZE: [boolStr(), 'true', 'upsize to the smallest valid quantity when under min notional (initial policy)'],
-  QT_TP_PCT: [dec(0.01, 100), '2', 'take profit distance in % of entry'],
-  QT_SL_PCT: [dec(0.01, 100), '1', 'stop loss distance in % of entry'],
-  QT_TRADER_COOLDOWN_MS: [int(0, 86400000), '60000', 'autonomous_trader: min time between entries on one symbol'],
-  QT_SIGNAL_INTERVAL_MS: [int(100, 3600000), '5000', 'ai_engine: evaluation period'],
-  QT_MARKET_TICK_MS: [int(10, 60000), '1000', 'market: price tick period'],
-  QT_MARKET_SEED: [int(0, 2147483647), '42', 'market: random walk seed'],
-  QT_PAPER_BALANCE: [dec(0, 1e12), '10000', 'paper exchange starting USDT balance'],
-  QT_PAPER_SLIPPAGE_BPS: [dec(0, 1000), '2', 'paper exchange market-order slippage in basis points'],
-  QT_PAPER_TAKER_FEE: [dec(0, 0.1), '0.0004', 'paper exchange taker fee rate'],
-  QT_MARKETS_FILE: [z.string().min(1), '', 'exchangeInfo JSON to use instead of the shipped snapshot'],
+  REDIS_URL: [C.redisUrl(), 'redis://127.0.0.1:6379', 'Redis endpoint; rediss:// for TLS; user:password@ for ACL users'],
+  REDIS_TLS_CA_FILE: [C.text(true), '', 'CA certificate file for rediss:// with a private CA'],
+  REDIS_TLS_INSECURE: [C.bool(), 'false', 'skip TLS certificate verification (testing only)'],
+  QT_PREFIX: [C.matching(/^[A-Za-z0-9_.-]{1,64}$/, 'expected letters, digits, _ . - (1-64)'), 'quantum', 'key prefix of every Redis name'],
+  QT_EXCHANGE: [C.oneOf(['paper', 'binance'] as const), 'paper', 'exchange adapter: paper (embedded) or binance (ccxt binanceusdm)'],
+  QT_BINANCE_MODE: [C.oneOf(['demo', 'live'] as const), 'demo', 'binance: demo (testnet demo trading) or live'],
+  QT_LIVE_CONFIRM: [C.text(), '', 'must be I_UNDERSTAND_THIS_TRADES_REAL_MONEY, together with --live, for live trading'],
+  QT_MARKET: [C.oneOf(['paper', 'binance'] as const), 'paper', 'price feed: paper (seeded random walk) or binance (public market data)'],
+  QT_SYMBOLS: [C.symbols(), DEFAULT_SYMBOLS.join(','), 'symbols traded (comma list)'],
+  QT_BATCH_SIZE: [C.int(1, 10000), '100', 'XREADGROUP COUNT per batch'],
+  QT_BLOCK_MS: [C.int(1, 60000), '1000', 'XREADGROUP BLOCK milliseconds'],
+  QT_RECLAIM_IDLE_MS: [C.int(100, 86400000), '30000', 'min idle before a dead consumer\'s pending entries are reclaimed'],
+  QT_RECLAIM_EVERY_MS: [C.int(100, 86400000), '15000', 'how often pending entries are checked for reclaim'],
+  QT_MAX_DELIVERIES: [C.int(1, 1000), '5', 'deliveries after which an entry is dead-lettered (poison message)'],
+  QT_HEARTBEAT_MS: [C.int(100, 600000), '5000', 'heartbeat period; the heartbeat key lives 3 beats'],
+  QT_STREAM_MAXLEN: [C.int(100, 100000000), '100000', 'approximate MAXLEN cap of pipeline streams'],
+  QT_TOOL_STREAM_MAXLEN: [C.int(100, 100000000), '10000', 'approximate MAXLEN cap of stage.rejected and dead.letter'],
+  QT_MIN_CONFIDENCE: [C.dec(0, 1), '0.55', 'signals under this confidence are dropped (initial policy)'],
+  QT_MAX_POSITION_USD: [C.dec(1, 10000000), '500', 'largest margin per position in USD (initial policy)'],
+  QT_MIN_POSITION_USD: [C.dec(1, 10000000), '50', 'smallest margin per entry in USD'],
+  QT_MAX_LEVERAGE: [C.int(1, 125), '10', 'largest leverage (initial policy)'],
+  QT_MAX_OPEN_POSITIONS: [C.int(1, 1000), '10', 'open-position limit (initial policy)'],
+  QT_ALLOW_UPSIZE: [C.bool(), 'true', 'upsize to the smallest valid quantity when under min notional (initial policy)'],
+  QT_TP_PCT: [C.dec(0.01, 100), '2', 'take profit distance in % of entry'],
+  QT_SL_PCT: [C.dec(0.01, 100), '1', 'stop loss distance in % of entry'],
+  QT_TRADER_COOLDOWN_MS: [C.int(0, 86400000), '60000', 'autonomous_trader: min time between entries on one symbol'],
+  QT_SIGNAL_INTERVAL_MS: [C.int(100, 3600000), '5000', 'ai_engine: evaluation period'],
+  QT_MARKET_TICK_MS: [C.int(10, 60000), '1000', 'market: price tick period'],
+  QT_MARKET_SEED: [C.int(0, 2147483647), '42', 'market: random walk seed'],
+  QT_PAPER_BALANCE: [C.dec(0, 1e12), '10000', 'paper exchange starting USDT balance'],
+  QT_PAPER_SLIPPAGE_BPS: [C.dec(0, 1000), '2', 'paper exchange market-order slippage in basis points'],
+  QT_PAPER_TAKER_FEE: [C.dec(0, 0.1), '0.0004', 'paper exchange taker fee rate'],
+  QT_MARKETS_FILE: [C.text(true), '', 'exchangeInfo JSON to use instead of the shipped snapshot'],
   QT_HARVEST_LADDER: [
-    z.string().trim().regex(/^(\s*\d+(\.\d+)?\s*:\s*(0?\.\d+|1(\.0+)?)\s*)(,\s*\d+(\.\d+)?\s*:\s*(0?\.\d+|1(\.0+)?)\s*)*$/, 'expected R:fraction steps like 1:0.25,2:0.25'),
+    C.matching(/^(\s*\d+(\.\d+)?\s*:\s*(0?\.\d+|1(\.0+)?)\s*)(,\s*\d+(\.\d+)?\s*:\s*(0?\.\d+|1(\.0+)?)\s*)*$/, 'expected R:fraction steps like 1:0.25,2:0.25'),
     '1:0.25,2:0.25',
     'harvest_brain: partial exits at these R multiples (then a trailing stop on the rest)',
   ],
-  QT_HARVEST_TRAIL_R: [dec(0.1, 100), '1', 'harvest_brain: trailing stop distance in R behind the best price, after the ladder'],
-  QT_HARVEST_EMERGENCY_R: [z.string().trim().regex(/^-\d+(\.\d+)?$/, 'expected a negative R like -1.5'), '-1.5', 'harvest_brain: close everything at this adverse R'],
-  QT_RECONCILE_POLICY: [z.enum(['report', 'adopt', 'close']), 'report', 'reconciler: what to do about drift'],
-  QT_RECONCILE_MS: [int(500, 3600000), '10000', 'reconciler: poll period'],
-  QT_LOG_FORMAT: [z.enum(['pretty', 'json']), 'pretty', 'log format: pretty (terminal) or json (journald)'],
-  QT_LOG_LEVEL: [z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']), 'info', 'log level'],
-  BINANCE_API_KEY: [z.string().min(1), '', 'Binance API key (secret)'],
-  BINANCE_API_SECRET: [z.string().min(1), '', 'Binance API secret (secret)'],
-  BINANCE_API_KEY_FILE: [z.string().min(1), '', 'file holding the Binance API key (systemd LoadCredential=)'],
-  BINANCE_API_SECRET_FILE: [z.string().min(1), '', 'file holding the Binance API secret'],
-} as const satisfies Record<string, readonly [z.ZodType, string, string]>;
+  QT_HARVEST_TRAIL_R: [C.dec(0.1, 100), '1', 'harvest_brain: trailing stop distance in R behind the best price, after the ladder'],
+  QT_HARVEST_EMERGENCY_R: [C.matching(/^-\d+(\.\d+)?$/, 'expected a negative R like -1.5'), '-1.5', 'harvest_brain: close everything at this adverse R'],
+  QT_RECONCILE_POLICY: [C.oneOf(['report', 'adopt', 'close'] as const), 'report', 'reconciler: what to do about drift'],
+  QT_RECONCILE_MS: [C.int(500, 3600000), '10000', 'reconciler: poll period'],
+  QT_LOG_FORMAT: [C.oneOf(['pretty', 'json'] as const), 'pretty', 'log format: pretty (terminal) or json (journald)'],
+  QT_LOG_LEVEL: [C.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const), 'info', 'log level'],
+  BINANCE_API_KEY: [C.text(true), '', 'Binance API key (secret)'],
+  BINANCE_API_SECRET: [C.text(true), '', 'Binance API secret (secret)'],
+  BINANCE_API_KEY_FILE: [C.text(true), '', 'file holding the Binance API key (systemd LoadCredential=)'],
+  BINANCE_API_SECRET_FILE: [C.text(true), '', 'file holding the Binance API secret'],
+} as const satisfies Record<string, readonly [C.Check<unknown>, string, string]>;
 
 export type VarName = keyof typeof VARIABLES;
 export const SECRET_VARS: VarName[] = ['BINANCE_API_KEY', 'BINANCE_API_SECRET'];
-type Values = { [K in VarName]: z.output<(typeof VARIABLES)[K][0]> };
+type Values = { [K in VarName]: (typeof VARIABLES)[K][0] extends C.Check<infer T> ? T : never };
 
 export interface Config {
   redisUrl: string;
@@ -172,7 +150,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 
   const v = {} as Record<string, unknown>;
   const effective: Record<string, string> = {};
-  for (const [name, [schema, dflt]] of Object.entries(VARIABLES) as [VarName, readonly [z.ZodType, string, string]][]) {
+  for (const [name, [schema, dflt]] of Object.entries(VARIABLES) as [VarName, readonly [C.Check<unknown>, string, string]][]) {
     const given = raw(name);
     effective[name] = SECRET_VARS.includes(name) ? (given ? '***' : '') : name === 'REDIS_URL' ? redactUrl(given ?? dflt) : (given ?? dflt);
     if (given === undefined) {
@@ -182,11 +160,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
         continue;
       }
     }
-    const r = schema.safeParse(given ?? dflt);
-    if (r.success) v[name] = r.data;
+    const r = schema(given ?? dflt);
+    if (r.ok) v[name] = r.value;
     else {
       const shown = SECRET_VARS.includes(name) || name === 'REDIS_URL' ? redactUrl(String(given)) : JSON.stringify(given);
-      problems.push(`${name}: ${r.error.issues[0]?.message ?? 'invalid'} (got ${SECRET_VARS.includes(name) ? '***' : shown})`);
+      problems.push(`${name}: ${r.message} (got ${SECRET_VARS.includes(name) ? '***' : shown})`);
     }
   }
 

@@ -15,6 +15,7 @@ import { funnelOf, minutesOf, stagesFromMetrics, stagesFromRejections, stagesFro
 import type { PipelineSnapshot, RejectionExample } from './read-model.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './thresholds.js';
 import { entries, idMs, num, Reader, type Cmd } from './redis-read.js';
+import { auditKeys } from './key-audit.js';
 
 export interface CollectOptions {
   windowMs: number;
@@ -22,6 +23,8 @@ export interface CollectOptions {
   thresholds?: Thresholds;
   /** Redis URL to show (redacted here) */
   url?: string;
+  /** false: leave the ghost list in scan order (a health check only counts them) */
+  sortGhosts?: boolean;
   /** newest rejections read for examples (XREVRANGE COUNT) */
   rejectionSample?: number;
 }
@@ -37,29 +40,12 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
   const unknowns: string[] = [];
   const p = names.prefix;
 
-  // 1. every key under the prefix, classified locally (one SCAN, bounded by key count)
-  const keys = await rd.scan(`${p}:*`, 10000);
-  const streamKeys = new Map<string, { key: string; name: string; known: boolean }>();
-  for (const s of STREAMS) streamKeys.set(names.stream(s), { key: names.stream(s), name: s, known: true });
-  const svcKeys: string[] = [];
-  const posKeys: string[] = [];
-  // Ledger keys are counted, never read: they are never positions or ghosts.
-  const ledgerKeys: string[] = [];
-  for (const k of keys) {
-    if (names.isStreamKey(k) && !streamKeys.has(k)) streamKeys.set(k, { key: k, name: names.shortStreamName(k), known: false });
-    else if (names.serviceNameOf(k)) svcKeys.push(k);
-    else {
-      const kind = names.classifyPositionKey(k)?.kind;
-      if (kind === 'ledger') ledgerKeys.push(k);
-      else if (kind) posKeys.push(k);
-    }
-  }
-
-  // 2. streams (two rounds) and everything else (one round), concurrently
-  const minutes = minutesOf(now, opts.windowMs);
+  // 1. every key under the prefix, with `qty` of every position and snapshot key
+  // (key-audit.ts); alongside, what needs no key list: the contract's streams (their
+  // rounds), Redis's own facts, the registry, the policy, and the newest rejections,
+  // dead letters and fills.
   const sample = opts.rejectionSample ?? 500;
-  const stageNames = [...new Set<string>([...STAGES, ...svcKeys.map((k) => names.serviceNameOf(k)!)])];
-  const cmds: Cmd[] = [
+  const fixed: Cmd[] = [
     ['info', 'server'],
     ['info', 'memory'],
     ['exists', names.registry()],
@@ -69,10 +55,33 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     ['xrevrange', names.stream('stage.rejected'), '+', '-', 'COUNT', sample],
     ['xrevrange', names.stream('dead.letter'), '+', '-', 'COUNT', 200],
     ['xrevrange', names.stream('execution.result'), '+', '-', 'COUNT', 200],
-    ...svcKeys.map((k): Cmd => ['hgetall', k]),
   ];
-  // metrics: only the per-minute hashes the SCAN saw (no command for a minute without one)
-  const metricKeys = new Set(keys.filter((k) => names.isMetricsKey(k)));
+  const contractStreams = STREAMS.map((s) => ({ key: names.stream(s), name: s as string, known: true }));
+  const [audit, contractRes, fixedR] = await Promise.all([
+    auditKeys(rd, p),
+    collectStreams(rd, contractStreams, now, th.staleMs),
+    rd.batch(fixed),
+  ]);
+  const { posKeys } = audit;
+  const seenStreams = new Set(contractStreams.map((k) => k.key));
+  const extraStreams: { key: string; name: string; known: boolean }[] = [];
+  const svcKeys: string[] = [];
+  const metricKeys = new Set<string>();
+  for (const k of audit.others) {
+    if (names.isStreamKey(k)) {
+      if (!seenStreams.has(k)) {
+        seenStreams.add(k);
+        extraStreams.push({ key: k, name: names.shortStreamName(k), known: false });
+      }
+    } else if (names.serviceNameOf(k)) svcKeys.push(k);
+    else if (names.isMetricsKey(k)) metricKeys.add(k);
+  }
+
+  // 2. what the key list found: streams outside the contract, heartbeats, and the
+  // per-minute metrics hashes of the window (no command for a minute without one)
+  const minutes = minutesOf(now, opts.windowMs);
+  const stageNames = [...new Set<string>([...STAGES, ...svcKeys.map((k) => names.serviceNameOf(k)!)])];
+  const cmds: Cmd[] = [...fixed, ...svcKeys.map((k): Cmd => ['hgetall', k])];
   const metricSlots = new Map<string, (number | null)[]>();
   for (const s of stageNames) {
     metricSlots.set(s, minutes.map((m) => {
@@ -82,8 +91,16 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
       return cmds.length - 1;
     }));
   }
-  // round 1 of the positions audit (only `qty` of every position and snapshot key) runs alongside
-  const [streamsRes, r, qtys] = await Promise.all([collectStreams(rd, [...streamKeys.values()], now, th.staleMs), rd.batch(cmds), readQtys(rd, posKeys)]);
+  const [extraRes, rest] = await Promise.all([
+    extraStreams.length ? collectStreams(rd, extraStreams, now, th.staleMs) : Promise.resolve(null),
+    rd.batch(cmds.slice(fixed.length)),
+  ]);
+  const streamsRes = {
+    streams: [...contractRes.streams, ...(extraRes?.streams ?? [])],
+    unknowns: [...contractRes.unknowns, ...(extraRes?.unknowns ?? [])],
+  };
+  const r = [...fixedR, ...rest];
+  const qtys = audit.qtys;
   unknowns.push(...streamsRes.unknowns);
   const [infoS, infoM, regExists, regMembers, policyR, killR, rejR, deadR, fillsR] = r;
   let i = 9;
@@ -137,11 +154,10 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     const v = num(wholeR[whole.length + j]!.val as string | null | undefined);
     if (v !== null && v !== undefined) ledgerUpdated.set(k, v);
   });
-  for (const k of ledgerKeys) posHashes.set(k, {});
   const policy = hash(policyR!.val);
   const limit = policyLimit(policy && Object.keys(policy).length ? policy : null);
   if (limit === null) unknowns.push(`position limit: no ${names.policy()} hash with max_open_positions`);
-  const positions = positionsSummary(names, posHashes, limit, ledgerUpdated);
+  const positions = positionsSummary(names, posHashes, limit, ledgerUpdated, audit.ledgerCount, opts.sortGhosts ?? true);
   // each open position's latest fills (one bounded read of execution.result)
   for (const e of entries(fillsR!.val)) {
     const row = positions.rows.find((x) => x.symbol === e.fields.symbol);
@@ -228,24 +244,4 @@ function examplesOf(list: RejectionExample[]): RejectionExample[] {
     per.set(k, n + 1);
   }
   return list.filter((r) => keep.has(r));
-}
-
-/** HGET qty of many keys in one read-only script call per chunk (EVAL_RO, Redis >= 7). */
-const QTYS_RO = "local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('HGET', k, 'qty') or false end return out";
-
-/**
- * `qty` of every key: a few EVAL_RO calls where the server and the ACL allow them (cheap to
- * parse), else one pipelined HGET per key. Null where the field (or the key) is missing.
- */
-async function readQtys(rd: Reader, keys: string[]): Promise<(string | null)[]> {
-  if (keys.length === 0) return [];
-  const CHUNK = 5000;
-  const chunks: string[][] = [];
-  for (let i = 0; i < keys.length; i += CHUNK) chunks.push(keys.slice(i, i + CHUNK));
-  const viaScript = await rd.batch(chunks.map((c): Cmd => ['eval_ro', QTYS_RO, c.length, ...c]), { quiet: true });
-  if (viaScript.every((x) => !x.err && Array.isArray(x.val))) {
-    return viaScript.flatMap((x) => (x.val as (string | null)[]).map((v) => (v === null || v === undefined ? null : String(v))));
-  }
-  const res = await rd.batch(keys.map((k): Cmd => ['hget', k, 'qty']));
-  return res.map((x) => (x.val === null || x.val === undefined ? null : String(x.val)));
 }

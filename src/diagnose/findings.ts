@@ -6,6 +6,7 @@ import type { Finding, PipelineSnapshot, StageStats } from './read-model.js';
 import type { Thresholds } from './thresholds.js';
 import { fmtAge, streamFindings } from './findings-streams.js';
 import { defaultInputOf } from './services.js';
+import { firstGhosts } from './positions.js';
 import { STAGES, STAGE_INPUT } from '../contract/names.js';
 
 const AUTH_RE = /(?<![\d.])401(?![\d.])(?=\D*(unauthori|-201[45]|auth|api))|http\s*401\b|-2015|-2014|unauthori[sz]ed|invalid api[- ]?key|auth_failed/i;
@@ -180,7 +181,7 @@ function positionFindings(snap: PipelineSnapshot): Finding[] {
       evidence: {
         ghosts: p.ghosts.length, position_ghosts: pos, snapshot_ghosts: p.ghosts.length - pos, open: p.open, limit: p.limit,
         position_keys: p.position_keys, ledger_keys: p.ledger_keys, snapshot_keys: p.snapshot_keys, keys_matching_pattern: byPattern,
-        inflates_count: byPattern > p.open, examples: p.ghosts.slice(0, 5),
+        inflates_count: byPattern > p.open, examples: firstGhosts(p.ghosts, 5),
       },
       fix: '`qt cleanup ghosts --dry-run`, then `qt cleanup ghosts --yes` (backup written first; ledger keys never touched); count only position keys with qty > 0',
     });

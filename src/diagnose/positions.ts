@@ -7,13 +7,22 @@ import type { Names } from '../contract/names.js';
 import { ghostReason, readPosition, readSnapshot, toNum } from '../contract/state.js';
 import type { GhostKey, PositionRow, PositionsSummary } from './read-model.js';
 
-/** `ledgerUpdated`: ledger key → updated_at, for symbols whose snapshot shows a position the engine does not have. */
-export function positionsSummary(names: Names, hashes: Map<string, Record<string, string>>, limit: number | null, ledgerUpdated: Map<string, number> = new Map()): PositionsSummary {
+/**
+ * `ledgerUpdated`: ledger key → updated_at, for symbols whose snapshot shows a position the
+ * engine does not have. `ledgerKeysSeen`: ledger keys seen but not read (they are only
+ * counted; a ledger key in `hashes` counts too).
+ */
+export function positionsSummary(
+  names: Names, hashes: Map<string, Record<string, string>>, limit: number | null,
+  ledgerUpdated: Map<string, number> = new Map(), ledgerKeysSeen = 0,
+  /** false: ghosts in scan order (a health check only counts them; sorting 50k keys costs ~40 ms) */
+  sortGhosts = true,
+): PositionsSummary {
   const ghosts: GhostKey[] = [];
   const positions = new Map<string, Record<string, string>>();
   const snapshots = new Map<string, Record<string, string>>();
   let positionKeys = 0;
-  let ledgerKeys = 0;
+  let ledgerKeys = ledgerKeysSeen;
   let snapshotKeys = 0;
   for (const [key, h] of hashes) {
     const c = names.classifyPositionKey(key);
@@ -75,10 +84,10 @@ export function positionsSummary(names: Names, hashes: Map<string, Record<string
     position_keys: positionKeys,
     ledger_keys: ledgerKeys,
     snapshot_keys: snapshotKeys,
-    ghosts: ghosts.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)),
+    ghosts: sortGhosts ? ghosts.sort(byKey) : ghosts,
     rows,
     exchange_only: exchangeOnly,
-    scanned_keys: hashes.size,
+    scanned_keys: hashes.size + ledgerKeysSeen,
   };
 }
 
@@ -86,4 +95,19 @@ export function policyLimit(h: Record<string, string> | null): number | null {
   if (!h || h.max_open_positions === undefined) return null;
   const n = toNum(h.max_open_positions);
   return Number.isFinite(n) ? n : null;
+}
+
+const byKey = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+/** The `n` ghosts with the smallest keys, sorted, without sorting all of them. */
+export function firstGhosts<T extends { key: string }>(ghosts: T[], n: number): T[] {
+  const best: T[] = [];
+  for (const g of ghosts) {
+    if (best.length === n && byKey(g, best[n - 1]!) >= 0) continue;
+    let i = best.length;
+    while (i > 0 && byKey(g, best[i - 1]!) < 0) i--;
+    best.splice(i, 0, g);
+    if (best.length > n) best.pop();
+  }
+  return best;
 }

@@ -29,18 +29,42 @@ export class Reader {
     });
   }
 
-  /** SCAN MATCH pattern COUNT n to the end (bounded by the number of keys, not stream length). */
-  async scan(pattern: string, count = 1000): Promise<string[]> {
+  /**
+   * SCAN MATCH pattern COUNT n to the end (bounded by the number of keys, not stream
+   * length). `onPage` sees each page's keys as the page arrives, so work on them
+   * (classifying, pipelining reads) overlaps the next page's round trip. SCAN may return
+   * a key twice (while the keyspace is rehashed): without `dedupe`, the caller must
+   * tolerate that (by keying what it builds on the key), and is spared a 100k-key Set.
+   */
+  async scan(pattern: string, count = 1000, onPage?: (page: string[]) => void, dedupe = true): Promise<string[]> {
     const out = new Set<string>();
-    let cursor = '0';
-    do {
+    const pages: string[][] = [];
+    const ask = (cursor: string) => {
       this.commands++;
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', count);
-      for (const k of keys) out.add(k);
-      cursor = next;
-    } while (cursor !== '0');
-    return [...out];
+      return this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+    };
+    let pending: Promise<[string, string[]]> | null = ask('0');
+    while (pending) {
+      const [next, keys]: [string, string[]] = await pending;
+      // The next page is asked for before this one is handled: what `onPage` sends queues
+      // behind it, and the server walks the keyspace while this page is classified.
+      pending = next === '0' ? null : ask(next);
+      let page = keys;
+      if (dedupe) {
+        page = [];
+        for (const k of keys) {
+          if (out.has(k)) continue;
+          out.add(k);
+          page.push(k);
+        }
+      } else pages.push(keys);
+      onPage?.(page);
+    }
+    return dedupe ? [...out] : pages.flat();
   }
+
+  /** False once the server or the ACL refused EVAL_RO: callers go straight to their fallback. */
+  evalRo = true;
 }
 
 /** epoch ms of an auto-generated stream id, or null (explicit small ids, future ids, garbage). */

@@ -18,10 +18,11 @@ export async function withRedis<T>(cfg: Config, fn: (r: Redis) => Promise<T>): P
   }
 }
 
-export async function reportOf(cfg: Config, windowMs: number, th: Thresholds): Promise<Report> {
+/** `forHealth`: only counts matter (ghosts stay in scan order). */
+export async function reportOf(cfg: Config, windowMs: number, th: Thresholds, forHealth = false): Promise<Report> {
   return withRedis(cfg, async (redis) => {
     try {
-      const snap = await collectSnapshot(redis, cfg.names, { windowMs, thresholds: th, url: cfg.redisUrl });
+      const snap = await collectSnapshot(redis, cfg.names, { windowMs, thresholds: th, url: cfg.redisUrl, sortGhosts: !forHealth });
       return buildReport(snap, th);
     } catch (e) {
       throw new UnavailableError(`the check could not run: ${scrub(errorMessage(e)).split('\n')[0]}`);
