@@ -28,7 +28,7 @@ export const diagnose: QtCommand<Args> = {
       .positional('what', { choices: WHAT, describe: 'what to diagnose' })
       .option('window', { type: 'string', default: '3h', describe: 'time window for stage numbers and rejections (30m, 3h, 1d)' })
       .option('json', { type: 'boolean', describe: 'print JSON (contract shape)' })
-      .option('stage', { type: 'string', describe: 'rejections: only this stage' })
+      .option('stage', { type: 'string', describe: 'rejections: only this stage (its counts, examples and findings)' })
       .option('reason', { type: 'string', describe: 'rejections: only this reason code' }),
   async run(argv) {
     const windowMs = parseDuration(argv.window, '--window');
@@ -39,7 +39,11 @@ export const diagnose: QtCommand<Args> = {
     const { reportOf } = await import('../diagnose/session.js');
     const { exitCodeForStatus, worstSeverity } = await import('../contract/codes.js');
     const r = await reportOf(cfg, windowMs, thresholds);
-    const findings = argv.what === 'pipeline' ? r.findings : r.findings.filter((f) => CODES[argv.what as Exclude<What, 'pipeline'>].includes(f.code));
+    const inView = argv.what === 'pipeline' ? r.findings : r.findings.filter((f) => CODES[argv.what as Exclude<What, 'pipeline'>].includes(f.code));
+    // rejections --stage S: only the findings about S (its subject names it, or its evidence)
+    const aboutStage = (f: (typeof r.findings)[number]) =>
+      f.subject.split(/\s+|→/).includes(argv.stage!) || (f.evidence as { stage?: unknown }).stage === argv.stage;
+    const findings = argv.what === 'rejections' && argv.stage ? inView.filter(aboutStage) : inView;
     const w = worstSeverity(findings.map((f) => f.severity));
     const status = w === 'info' ? 'ok' : w;
     const rejections = () => {
