@@ -4,7 +4,7 @@ import type { Names } from '../src/contract/names.js';
 import { PaperExchange } from '../src/engine/exchange/paper.js';
 import { ExchangeError, type Exchange } from '../src/engine/exchange/types.js';
 import { StageRunner } from '../src/engine/runtime/stage-runner.js';
-import { addState } from '../src/engine/runtime/commit.js';
+import { addState, flushBatched } from '../src/engine/runtime/commit.js';
 import type { StageContext } from '../src/engine/runtime/types.js';
 import { APPLY_FILL_LUA, applyFillArgs, clientOrderIdFor, CLIENT_ID_RE, type FillFacts, type FillPlan } from '../src/engine/stages/executor-position.js';
 import { createIntentExecutor, intentExecutorFromDeps } from '../src/engine/stages/intent-executor.js';
@@ -363,6 +363,8 @@ describe('intent_executor', () => {
     const outcomes = await Promise.all([one.handle(d, b1, ctx), two.handle(d, b2, ctx)]);
     for (const o of outcomes) {
       const tx = redis.multi();
+      // as the runner commits a batch: batched writes first, then the plain ones
+      flushBatched(tx, [o.kind === 'dead' ? [] : o.state]);
       addState(tx, o.kind === 'dead' ? [] : o.state);
       await tx.exec();
     }

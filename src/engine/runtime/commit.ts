@@ -6,7 +6,7 @@
 import type { ChainableCommander } from 'ioredis';
 import { encode, payloadJson, type Fields } from '../../contract/messages.js';
 import { Names, type StreamName, TOOL_STREAMS } from '../../contract/names.js';
-import type { Output, Rejection, StateWrite } from './types.js';
+import type { Output, Rejection, StateWrite, WriteBatcher } from './types.js';
 
 export interface Caps {
   streamMaxLen: number;
@@ -38,8 +38,24 @@ export function addOutputs(tx: ChainableCommander, names: Names, caps: Caps, out
   for (const o of outputs) xadd(tx, names, caps, o.stream, encode(o.stream, o.message as never));
 }
 
+/** Adds plain state writes; batched ones are left for `flushBatched` (see `WriteBatcher`). */
 export function addState(tx: ChainableCommander, state: StateWrite[] | undefined): void {
-  if (state) for (const w of state) w(tx);
+  if (state) for (const w of state) if (typeof w === 'function') w(tx);
+}
+
+/** The batched writes of many outcomes' state, one `flush` per batcher, items in entry order. */
+export function flushBatched(tx: ChainableCommander, states: (StateWrite[] | undefined)[]): void {
+  const groups = new Map<WriteBatcher, unknown[]>();
+  for (const state of states) {
+    if (!state) continue;
+    for (const w of state) {
+      if (typeof w === 'function') continue;
+      const items = groups.get(w.batcher);
+      if (items) items.push(w.item);
+      else groups.set(w.batcher, [w.item]);
+    }
+  }
+  for (const [b, items] of groups) b.flush(tx, items);
 }
 
 export function addRejection(tx: ChainableCommander, names: Names, caps: Caps, stage: string, r: Rejection, payload: unknown, now: number): void {

@@ -13,7 +13,7 @@ import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { redisOptions } from '../../redis/connect.js';
 import {
-  addDeadLetter, addMetrics, addOutputs, addRejection, addState, emptyCounts, type Caps, type MetricCounts,
+  addDeadLetter, addMetrics, addOutputs, addRejection, addState, emptyCounts, flushBatched, type Caps, type MetricCounts,
 } from './commit.js';
 import { beat, HeartbeatState } from './heartbeat.js';
 import { isConsumer, type AnyStage, type ConsumerStage, type Delivery, type Outcome, type StageContext, type TickerStage } from './types.js';
@@ -297,6 +297,7 @@ export class StageRunner {
     if (acked.length === 0 && counts.errors === 0) return;
 
     const res = await this.commit((tx) => {
+      flushBatched(tx, handled.map(({ o }) => (o.kind === 'dead' ? undefined : o.state)));
       for (const { d, o } of handled) {
         counts.in++;
         if (o.kind === 'dead') {
@@ -347,6 +348,7 @@ export class StageRunner {
         counts.in = r.in ?? 0;
         counts.out = r.out ?? r.outputs?.length ?? 0;
         const res = await this.commit((tx) => {
+          flushBatched(tx, [r.state]);
           addState(tx, r.state);
           addOutputs(tx, this.d.names, this.d.caps, r.outputs);
           for (const rej of r.rejections ?? []) {

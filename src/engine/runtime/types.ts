@@ -16,8 +16,24 @@ export function out<S extends StreamName>(stream: S, message: OutgoingOf<S>): Ou
   return { stream, message } as Output;
 }
 
-/** A state change written in the same transaction as the outputs and the ack. */
-export type StateWrite = (tx: ChainableCommander) => void;
+/**
+ * A state change written in the same transaction as the outputs and the ack: a function
+ * that adds its commands, or one item of a batched write (below).
+ */
+export type StateWrite = ((tx: ChainableCommander) => void) | BatchedWrite;
+
+/**
+ * Many entries' writes as one command: the runner hands every item of a batch that names
+ * the same `WriteBatcher` to its `flush` once, in entry order, ahead of the batch's other
+ * effects (the executor's per-order script: one script call per batch, not per order).
+ */
+export interface WriteBatcher<T = any> {
+  flush(tx: ChainableCommander, items: T[]): void;
+}
+export interface BatchedWrite<T = any> {
+  batcher: WriteBatcher<T>;
+  item: T;
+}
 
 export interface Rejection {
   reason: ReasonCode;

@@ -4,13 +4,15 @@
  * is still in flight when a batch outlasts the reclaim idle time); both then reach the
  * same exchange order (found by client id, or refused as a duplicate and looked up).
  * So the final order state, the position, the ledger and the announcements are written
- * by one script, inside the runner's batch transaction, that does nothing when the order
- * key is already final. State is written before the announcements (STYLE: state first).
+ * by one script, inside the runner's batch transaction, that does nothing for an order
+ * whose key is already final. One call carries the whole batch's orders (a batched state
+ * write): the script's body goes to Redis once per batch, not once per order. State is
+ * written before the announcements (STYLE: state first).
  */
-import type { ChainableCommander } from 'ioredis';
 import { encode, type ApplyResult, type ExecutionResult, type Fields } from '../../contract/messages.js';
 import type { Names } from '../../contract/names.js';
 import { APPLY_FILL_FN } from './executor-position.js';
+import type { BatchedWrite, WriteBatcher } from '../runtime/types.js';
 
 const flat = (f: Fields | Record<string, string>): string[] => {
   const a: string[] = [];
@@ -18,33 +20,63 @@ const flat = (f: Fields | Record<string, string>): string[] => {
   return a;
 };
 
-/** KEYS: order, position, ledger, apply.result stream, execution.result stream. ARGV[1]: JSON. */
-const COMMIT_FILL_LUA =
+/**
+ * One call per batch: KEYS are the batch's keys (each once), ARGV[1] a JSON array of
+ * orders in entry order, each naming its keys by index. An order already final is skipped.
+ * fill: k = [order, position, ledger, apply.result, execution.result];
+ * refusal: k = [order, apply.result].
+ */
+const COMMIT_ORDERS_LUA =
   APPLY_FILL_FN +
   `
-local st = redis.call('HGET', KEYS[1], 'status')
-if st == 'FILLED' or st == 'REJECTED' then return 0 end
-local a = cjson.decode(ARGV[1])
-apply_fill(KEYS[2], a.fill)
-redis.call('HINCRBYFLOAT', KEYS[3], 'realized_pnl', a.pnl)
-redis.call('HINCRBYFLOAT', KEYS[3], 'fees', a.fee)
-redis.call('HINCRBY', KEYS[3], 'trades', 1)
-redis.call('HSET', KEYS[3], 'last_plan_id', a.plan_id, 'updated_at', a.now)
-redis.call('HSET', KEYS[1], unpack(a.order))
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', a.maxlen, '*', unpack(a.result))
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', a.maxlen, '*', unpack(a.exec))
-return 1
+local done = 0
+for _, a in ipairs(cjson.decode(ARGV[1])) do
+  local K = function(i) return KEYS[a.k[i]] end
+  local st = redis.call('HGET', K(1), 'status')
+  if st ~= 'FILLED' and st ~= 'REJECTED' then
+    if a.fill then
+      apply_fill(K(2), a.fill)
+      redis.call('HINCRBYFLOAT', K(3), 'realized_pnl', a.pnl)
+      redis.call('HINCRBYFLOAT', K(3), 'fees', a.fee)
+      redis.call('HINCRBY', K(3), 'trades', 1)
+      redis.call('HSET', K(3), 'last_plan_id', a.plan_id, 'updated_at', a.now)
+      redis.call('HSET', K(1), unpack(a.order))
+      redis.call('XADD', K(4), 'MAXLEN', '~', a.maxlen, '*', unpack(a.result))
+      redis.call('XADD', K(5), 'MAXLEN', '~', a.maxlen, '*', unpack(a.exec))
+    else
+      redis.call('HSET', K(1), unpack(a.order))
+      redis.call('XADD', K(2), 'MAXLEN', '~', a.maxlen, '*', unpack(a.result))
+    end
+    done = done + 1
+  end
+end
+return done
 `;
 
-/** KEYS: order, apply.result stream. ARGV[1]: JSON. */
-const COMMIT_REFUSAL_LUA = `
-local st = redis.call('HGET', KEYS[1], 'status')
-if st == 'FILLED' or st == 'REJECTED' then return 0 end
-local a = cjson.decode(ARGV[1])
-redis.call('HSET', KEYS[1], unpack(a.order))
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', a.maxlen, '*', unpack(a.result))
-return 1
-`;
+interface OrderCommit {
+  keys: string[];
+  /** everything but `k` (the key indexes, set at flush) */
+  body: Record<string, unknown>;
+}
+
+/** Every order effect of a batch in one script call (one body sent, one script run). */
+const ORDER_COMMITS: WriteBatcher<OrderCommit> = {
+  flush(tx, items) {
+    const keys: string[] = [];
+    const at = new Map<string, number>();
+    const idx = (k: string) => {
+      let i = at.get(k);
+      if (i === undefined) {
+        keys.push(k);
+        i = keys.length;
+        at.set(k, i);
+      }
+      return i;
+    };
+    const arg = JSON.stringify(items.map((it) => ({ ...it.body, k: it.keys.map(idx) })));
+    tx.eval(COMMIT_ORDERS_LUA, keys.length, ...keys, arg);
+  },
+};
 
 export interface FillCommit {
   names: Names;
@@ -62,25 +94,33 @@ export interface FillCommit {
   maxLen: number;
 }
 
-export function commitFill(c: FillCommit): (tx: ChainableCommander) => void {
+export function commitFill(c: FillCommit): BatchedWrite<OrderCommit> {
   const n = c.names;
-  const keys = [n.order(c.cid), n.position(c.symbol), n.ledger(c.symbol), n.stream('apply.result'), n.stream('execution.result')];
-  const arg = JSON.stringify({
-    fill: c.fillArgs,
-    pnl: String(c.pnl),
-    fee: String(c.fee),
-    plan_id: c.planId,
-    now: String(c.now),
-    order: flat(c.order),
-    result: flat(encode('apply.result', c.result)),
-    exec: flat(encode('execution.result', c.execution)),
-    maxlen: String(c.maxLen),
-  });
-  return (tx) => void tx.eval(COMMIT_FILL_LUA, keys.length, ...keys, arg);
+  return {
+    batcher: ORDER_COMMITS,
+    item: {
+      keys: [n.order(c.cid), n.position(c.symbol), n.ledger(c.symbol), n.stream('apply.result'), n.stream('execution.result')],
+      body: {
+        fill: c.fillArgs,
+        pnl: String(c.pnl),
+        fee: String(c.fee),
+        plan_id: c.planId,
+        now: String(c.now),
+        order: flat(c.order),
+        result: flat(encode('apply.result', c.result)),
+        exec: flat(encode('execution.result', c.execution)),
+        maxlen: String(c.maxLen),
+      },
+    },
+  };
 }
 
-export function commitRefusal(names: Names, cid: string, order: Record<string, string>, result: ApplyResult, maxLen: number): (tx: ChainableCommander) => void {
-  const keys = [names.order(cid), names.stream('apply.result')];
-  const arg = JSON.stringify({ order: flat(order), result: flat(encode('apply.result', result)), maxlen: String(maxLen) });
-  return (tx) => void tx.eval(COMMIT_REFUSAL_LUA, keys.length, ...keys, arg);
+export function commitRefusal(names: Names, cid: string, order: Record<string, string>, result: ApplyResult, maxLen: number): BatchedWrite<OrderCommit> {
+  return {
+    batcher: ORDER_COMMITS,
+    item: {
+      keys: [names.order(cid), names.stream('apply.result')],
+      body: { order: flat(order), result: flat(encode('apply.result', result)), maxlen: String(maxLen) },
+    },
+  };
 }
