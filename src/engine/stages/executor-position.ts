@@ -15,10 +15,16 @@ export const CLIENT_ID_RE = /^[.A-Z:/a-z0-9_-]{1,36}$/;
  * our order key) can tell it was sent before.
  */
 export function clientOrderIdFor(planId: string): string {
+  const known = recentIds.get(planId);
+  if (known !== undefined) return known;
   const plain = `qt-${planId}`;
-  if (CLIENT_ID_RE.test(plain)) return plain;
-  return `qt-${createHash('sha256').update(planId).digest('hex').slice(0, 32)}`;
+  const id = CLIENT_ID_RE.test(plain) ? plain : `qt-${createHash('sha256').update(planId).digest('hex').slice(0, 32)}`;
+  // A plan's id is asked for several times while its batch is handled: remember the last few thousand.
+  if (recentIds.size >= 4096) recentIds.clear();
+  recentIds.set(planId, id);
+  return id;
 }
+const recentIds = new Map<string, string>();
 
 export interface FillFacts {
   side: 'BUY' | 'SELL';
