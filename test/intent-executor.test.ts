@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { decode, encode, fieldsFromArray, type ApplyApproved, type ApplyResult, type ExecutionResult } from '../src/contract/messages.js';
-import type { Names } from '../src/contract/names.js';
+import { ORDER_TTL_S, type Names } from '../src/contract/names.js';
 import { PaperExchange } from '../src/engine/exchange/paper.js';
 import { ExchangeError, type Exchange } from '../src/engine/exchange/types.js';
 import { StageRunner } from '../src/engine/runtime/stage-runner.js';
@@ -237,10 +237,19 @@ describe('intent_executor', () => {
     const cid = clientOrderIdFor(p.plan_id);
     await approve(names, p);
     await waitFor(async () => (await redis.hget(names.order(cid), 'status')) === 'UNKNOWN', 5000, 'UNKNOWN order state');
+    // not final: kept until resolved (status and TTL read together; the retry may have resolved it since)
+    const [[, st], [, ttl]] = (await redis.multi().hget(names.order(cid), 'status').ttl(names.order(cid)).exec())!;
+    expect(st === 'FILLED' || ttl === -1).toBe(true);
     const [res] = await waitFor(async () => ((await results(names)).length ? results(names) : null), 5000, 'apply.result after reclaim');
     expect(res).toMatchObject({ executed: true, client_order_id: cid });
     expect(await redis.lrange(names.paperOrderLog(), 0, -1)).toEqual([cid]);
     expect(await redis.hget(names.order(cid), 'status')).toBe('FILLED');
+    // final order keys (ours and the paper exchange's) expire after ORDER_TTL_S; none before
+    for (const k of [names.order(cid), names.paperOrder(cid)]) {
+      const ttl = await redis.ttl(k);
+      expect(ttl).toBeGreaterThan(ORDER_TTL_S - 60);
+      expect(ttl).toBeLessThanOrEqual(ORDER_TTL_S);
+    }
   });
 
   it('a rate-limited order stays pending and is sent again later, once', async () => {

@@ -76,6 +76,16 @@ export interface NamesOptions {
   streamOverrides?: Partial<Record<StreamName, string>>;
 }
 
+/**
+ * How long an order key (ours and the paper exchange's) is kept once the order is final
+ * (FILLED / REJECTED): its entry is acknowledged in the same transaction, so it is never
+ * delivered again; the key only answers look-ups (`qt trace`) and duplicates of the same
+ * plan id, which the apply layer's permit (1 day) stops first.
+ */
+export const ORDER_TTL_S = 7 * 86400;
+/** The paper exchange's order log keeps this many newest client order ids. */
+export const PAPER_ORDER_LOG_MAX = 100_000;
+
 export class Names {
   readonly prefix: string;
   private readonly streamKeys: Record<StreamName, string>;

@@ -7,7 +7,7 @@
  * refuses a client order id it has seen before.
  */
 import type { Redis } from 'ioredis';
-import type { Names } from '../../contract/names.js';
+import { ORDER_TTL_S, PAPER_ORDER_LOG_MAX, type Names } from '../../contract/names.js';
 import type { Logger } from '../../log.js';
 import { loadMarkets } from './markets.js';
 import { FaultInjector, faultError, type FaultKind, type FaultOptions } from './paper-faults.js';
@@ -44,7 +44,9 @@ if #p.a > 0 then redis.call('HSET', KEYS[1], unpack(p.a)) end
 redis.call('DEL', KEYS[2])
 if #p.p > 0 then redis.call('HSET', KEYS[2], unpack(p.p)) end
 redis.call('HSET', KEYS[3], 'order_id', tostring(oid), unpack(p.o))
+redis.call('EXPIRE', KEYS[3], ARGV[6])
 redis.call('RPUSH', KEYS[4], ARGV[2])
+redis.call('LTRIM', KEYS[4], -tonumber(ARGV[7]), -1)
 return {'OK', tostring(oid)}
 `;
 
@@ -73,11 +75,13 @@ for i, o in ipairs(b.orders) do
   redis.call('DEL', pk)
   if #o.p > 0 then redis.call('HSET', pk, unpack(o.p)) end
   redis.call('HSET', KEYS[2 + 2 * i], 'order_id', tostring(oid), unpack(o.o))
+  redis.call('EXPIRE', KEYS[2 + 2 * i], b.ttl)
   redis.call('RPUSH', KEYS[2], o.cid)
   out[#out + 1] = tostring(oid)
 end
 redis.call('HINCRBY', KEYS[1], 'seq', 1)
 if #b.a > 0 then redis.call('HSET', KEYS[1], unpack(b.a)) end
+redis.call('LTRIM', KEYS[2], -b.logmax, -1)
 return out
 `;
 
@@ -230,6 +234,7 @@ export class PaperExchange implements Exchange {
       const { ack, payload } = this.decide(req, rules, mark, account, posHash);
       const [status, orderId] = (await this.o.redis.eval(
         APPLY_ORDER, 5, ...keys, nm.price(req.symbol), account.seq ?? '0', req.clientOrderId, JSON.stringify(payload), markRaw ?? '', priceRaw ?? '',
+        ORDER_TTL_S, PAPER_ORDER_LOG_MAX,
       )) as [string, string];
       if (status === 'DUP') {
         this.cache = null;
@@ -307,6 +312,8 @@ export class PaperExchange implements Exchange {
         orders: accepted.map((a) => ({ cid: a.req.clientOrderId, p: a.p, o: a.o })),
         a: lastA,
         prices: priceSyms.map((s) => states.get(s)!.price.map((x) => x ?? '')),
+        ttl: ORDER_TTL_S,
+        logmax: PAPER_ORDER_LOG_MAX,
       });
       const res = (await this.o.redis.eval(APPLY_BATCH, keys.length, ...keys, before.seq ?? '0', arg)) as string[];
       if (res[0] === 'OK') {

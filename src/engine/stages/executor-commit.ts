@@ -10,7 +10,7 @@
  * written before the announcements (STYLE: state first).
  */
 import { encode, type ApplyResult, type ExecutionResult, type Fields } from '../../contract/messages.js';
-import type { Names } from '../../contract/names.js';
+import { ORDER_TTL_S, type Names } from '../../contract/names.js';
 import { APPLY_FILL_FN } from './executor-position.js';
 import type { BatchedWrite, WriteBatcher } from '../runtime/types.js';
 
@@ -22,7 +22,8 @@ const flat = (f: Fields | Record<string, string>): string[] => {
 
 /**
  * One call per batch: KEYS are the batch's keys (each once), ARGV[1] a JSON array of
- * orders in entry order, each naming its keys by index. An order already final is skipped.
+ * orders in entry order, each naming its keys by index; ARGV[2] the order key's TTL once
+ * final (ORDER_TTL_S). An order already final is skipped.
  * fill: k = [order, position, ledger, apply.result, execution.result];
  * refusal: k = [order, apply.result].
  */
@@ -41,10 +42,12 @@ for _, a in ipairs(cjson.decode(ARGV[1])) do
       redis.call('HINCRBY', K(3), 'trades', 1)
       redis.call('HSET', K(3), 'last_plan_id', a.plan_id, 'updated_at', a.now)
       redis.call('HSET', K(1), unpack(a.order))
+      redis.call('EXPIRE', K(1), ARGV[2])
       redis.call('XADD', K(4), 'MAXLEN', '~', a.maxlen, '*', unpack(a.result))
       redis.call('XADD', K(5), 'MAXLEN', '~', a.maxlen, '*', unpack(a.exec))
     else
       redis.call('HSET', K(1), unpack(a.order))
+      redis.call('EXPIRE', K(1), ARGV[2])
       redis.call('XADD', K(2), 'MAXLEN', '~', a.maxlen, '*', unpack(a.result))
     end
     done = done + 1
@@ -74,7 +77,7 @@ const ORDER_COMMITS: WriteBatcher<OrderCommit> = {
       return i;
     };
     const arg = JSON.stringify(items.map((it) => ({ ...it.body, k: it.keys.map(idx) })));
-    tx.eval(COMMIT_ORDERS_LUA, keys.length, ...keys, arg);
+    tx.eval(COMMIT_ORDERS_LUA, keys.length, ...keys, arg, ORDER_TTL_S);
   },
 };
 
