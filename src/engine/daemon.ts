@@ -76,7 +76,22 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   if (names.some((n) => (EXCHANGE_STAGES as readonly string[]).includes(n))) {
     const { createExchange } = await import('./exchange/index.js');
     const exchange = await createExchange(config, writer, log);
-    await exchange.start();
+    // A signal while the exchange does not answer yet ends the wait (and the daemon) cleanly.
+    const startup = new AbortController();
+    const abort = () => startup.abort();
+    process.once('SIGINT', abort);
+    process.once('SIGTERM', abort);
+    const { startExchange } = await import('./exchange/start.js');
+    const started = await startExchange(exchange, log, { signal: startup.signal }).finally(() => {
+      process.off('SIGINT', abort);
+      process.off('SIGTERM', abort);
+    });
+    if (!started) {
+      log.info('stopped before the exchange answered');
+      await writer.quit().catch(() => writer.disconnect());
+      if (logFile) await new Promise((r) => logFile!.end(r));
+      return 0;
+    }
     deps.exchange = o.metricsPort ? (await import('./metrics-instruments.js')).instrumentExchange(exchange) : exchange;
   }
   const stages = [];

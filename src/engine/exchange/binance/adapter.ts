@@ -75,7 +75,8 @@ class BinanceExchange implements Exchange {
 
   start(): Promise<void> {
     this.started ??= (async () => {
-      await this.loadMarkets(false);
+      // reload: ccxt keeps a failed load's promise and would hand it back to a retry
+      await this.loadMarkets(true);
       await this.loadLeverageBrackets();
       this.timer = setInterval(() => {
         this.loadMarkets(true).catch((e) => this.log.warn('binance markets refresh failed', { error: mapBinanceError(e, { op: 'loadMarkets' }).message }));

@@ -1,0 +1,66 @@
+/**
+ * Engine start against a Binance that does not answer yet (the fake server, through real
+ * ccxt): the start waits and tries again on what waiting can fix (5xx, rate limits), gives
+ * up at once on what it cannot (bad credentials), and stops waiting when told to.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/config.js';
+import { createLogger } from '../src/log.js';
+import { createBinanceExchange } from '../src/engine/exchange/binance/adapter.js';
+import { startExchange } from '../src/engine/exchange/start.js';
+import { ExchangeError, type Exchange } from '../src/engine/exchange/types.js';
+import { startFakeBinance, type FakeBinance } from './helpers/fake-binance.js';
+
+let fake: FakeBinance | undefined;
+let ex: Exchange | undefined;
+afterEach(async () => {
+  await ex?.stop();
+  await fake?.close();
+  ex = fake = undefined;
+});
+
+async function setup(o: { secret?: string } = {}) {
+  fake = await startFakeBinance();
+  const lines: string[] = [];
+  const log = createLogger({ level: 'info', format: 'json', write: (l) => lines.push(l) });
+  const config = loadConfig({ env: { QT_EXCHANGE: 'binance', BINANCE_API_KEY: fake.apiKey, BINANCE_API_SECRET: o.secret ?? fake.secret } });
+  ex = await createBinanceExchange(config, log, { fetchImplementation: fake.fetch, enableRateLimit: false });
+  return { fake, ex, lines, log };
+}
+
+describe('starting the Binance exchange', () => {
+  it('waits through 503s and a rate limit, saying so each time, then starts with the markets loaded', async () => {
+    const { fake, ex, lines, log } = await setup();
+    fake.failNext({ status: 503, path: 'exchangeInfo' });
+    fake.failNext({ status: 503, path: 'exchangeInfo' });
+    fake.failNext({ status: 429, path: 'exchangeInfo' });
+    expect(await startExchange(ex, log, { delaysMs: [5, 10] })).toBe(true);
+    const waits = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 40);
+    expect(waits).toHaveLength(3);
+    expect(waits[0].msg).toMatch(/cannot start the binance exchange \(exchange_unavailable: .*\); trying again in 0 s/);
+    expect(waits[2].msg).toMatch(/rate_limited/);
+    expect(lines.some((l) => /answered after 4 tries/.test(l))).toBe(true);
+    expect(ex.rules('BTCUSDT')?.minNotional).toBeGreaterThan(0);
+    for (const l of lines) for (const s of [fake.apiKey, fake.secret]) expect(l).not.toContain(s);
+  });
+
+  it('gives up at once, with the fix, on credentials Binance refuses', async () => {
+    const { fake, ex, log } = await setup();
+    fake.failNext({ status: 401, code: -2015, msg: 'Invalid API-key, IP, or permissions for action.', path: 'leverageBracket' });
+    const e = await startExchange(ex, log, { delaysMs: [5] }).then(() => null, (x: unknown) => x);
+    expect(e).toBeInstanceOf(ExchangeError);
+    expect((e as ExchangeError).reason).toBe('auth_failed');
+    expect(fake.calls.filter((c) => c.path.includes('leverageBracket'))).toHaveLength(1);
+  });
+
+  it('stops waiting when the operator stops the engine', async () => {
+    const { fake, ex, log } = await setup();
+    for (let i = 0; i < 50; i++) fake.failNext({ status: 503, path: 'exchangeInfo' });
+    const stop = new AbortController();
+    const started = startExchange(ex, log, { signal: stop.signal, delaysMs: [60_000] });
+    await new Promise((r) => setTimeout(r, 100));
+    stop.abort();
+    expect(await started).toBe(false);
+    expect(fake.calls.filter((c) => c.path.includes('exchangeInfo'))).toHaveLength(1);
+  });
+});
