@@ -7,7 +7,7 @@ import { StageRunner } from '../src/engine/runtime/stage-runner.js';
 import { createApplyLayer } from '../src/engine/stages/apply-layer.js';
 import { approvalOf, runGates, type ApplyView } from '../src/engine/stages/gates.js';
 import { PolicyCache } from '../src/engine/state/policy.js';
-import { scanOpenPositions } from '../src/engine/state/positions.js';
+import { OpenPositionCache, scanOpenPositions } from '../src/engine/state/positions.js';
 import { createLogger } from '../src/log.js';
 import { closeAll, testNames, testRedis, testRedisUrl, uniquePrefix, waitFor } from './helpers/redis.js';
 
@@ -142,6 +142,26 @@ async function read(redis: Redis, names: Names, stream: 'apply.approved' | 'stag
   return raw.map(([, f]) => fieldsFromArray(f));
 }
 const settled = (r: StageRunner, n: number) => waitFor(() => r.totals.in >= n, 10000, `${n} plans handled`);
+
+describe('open-position cache', () => {
+  it('hands a batch the last scan at once and refreshes it in the background; waits only for one far too old', async () => {
+    const redis = testRedis();
+    const names = testNames(uniquePrefix('scan'));
+    await redis.hset(names.position('AUSDT'), { symbol: 'AUSDT', side: 'LONG', qty: '1', entry_price: '10' });
+    const cache = new OpenPositionCache(names, 1000);
+    const t0 = 1_000_000;
+    expect([...(await cache.get(redis, t0)).positions.keys()]).toEqual(['AUSDT']);
+    await redis.hset(names.position('BUSDT'), { symbol: 'BUSDT', side: 'LONG', qty: '1', entry_price: '10' });
+    // within the period: the same scan
+    expect((await cache.get(redis, t0 + 500)).positions.size).toBe(1);
+    // past it: still the last scan, right away, while a new one runs
+    expect((await cache.get(redis, t0 + 1500)).positions.size).toBe(1);
+    await waitFor(async () => (await cache.get(redis, t0 + 1600)).positions.size === 2, 3000, 'the background refresh');
+    // ten periods without a refresh: the batch waits for a fresh scan
+    await redis.hset(names.position('CUSDT'), { symbol: 'CUSDT', side: 'LONG', qty: '1', entry_price: '10' });
+    expect((await cache.get(redis, t0 + 1500 + 10_000)).positions.size).toBe(3);
+  });
+});
 
 describe('apply_layer stage', () => {
   it('apply layer does not count snapshot or ledger keys as positions', async () => {

@@ -48,6 +48,24 @@ const FINAL = new Set(['FILLED', 'REJECTED']);
 const DEAD_ACK = new Set(['CANCELED', 'EXPIRED', 'REJECTED']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * KEYS: the batch's order keys (each once). ARGV: now, then plan_id, symbol, qty, client
+ * order id per key.
+ * Returns each key's hash as it was (flat), empty for a key it has just written PENDING.
+ */
+const MARK_PENDING_LUA = `
+local out = {}
+for i, k in ipairs(KEYS) do
+  local h = redis.call('HGETALL', k)
+  if #h == 0 then
+    local j = 2 + (i - 1) * 4
+    redis.call('HSET', k, 'status', 'PENDING', 'plan_id', ARGV[j], 'symbol', ARGV[j + 1], 'client_order_id', ARGV[j + 3], 'qty', ARGV[j + 2], 'ts', ARGV[1])
+  end
+  out[i] = h
+end
+return out
+`;
+
 export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'apply.approved', Batch> {
   const { exchange, names } = o;
   const leverageSet = new Map<string, number>();
@@ -228,30 +246,32 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
     input: 'apply.approved',
 
     async prepare(batch: Delivery<ApplyApproved>[], ctx: StageContext): Promise<Batch> {
-      const cids = [...new Set(batch.map((d) => clientOrderIdFor(d.message.plan_id)))];
-      const pipe = ctx.redis.pipeline();
-      for (const c of cids) pipe.hgetall(names.order(c));
-      const res = (await pipe.exec()) ?? [];
-      const orders = new Map<string, Record<string, string>>();
-      cids.forEach((c, i) => {
-        const [err, h] = res[i] ?? [];
-        if (err) throw err;
-        orders.set(c, (h ?? {}) as Record<string, string>);
-      });
-      // PENDING for every order this batch may send, persisted in one round trip BEFORE any
-      // exchange call: a crash after this point is found on restart and looked up by client id.
-      const fresh = new Set<string>();
-      const mark = ctx.redis.pipeline();
-      const now = String(ctx.now());
+      // One round trip: every order key of the batch, and PENDING written for each plan never
+      // seen before, BEFORE any exchange call: a crash after this point is found on restart
+      // and looked up by client id.
+      const first = new Map<string, ApplyApproved>();
       for (const d of batch) {
         const cid = clientOrderIdFor(d.message.plan_id);
-        if (orders.get(cid)?.status || fresh.has(cid)) continue;
-        fresh.add(cid);
-        mark.hset(names.order(cid), { status: 'PENDING', plan_id: d.message.plan_id, symbol: d.message.symbol, client_order_id: cid, qty: String(d.message.qty), ts: now });
+        if (!first.has(cid)) first.set(cid, d.message);
       }
-      if (fresh.size) {
-        for (const [err] of (await mark.exec()) ?? []) if (err) throw err;
-      }
+      const cids = [...first.keys()];
+      const now = String(ctx.now());
+      const args: string[] = [now];
+      for (const [cid, m] of first) args.push(m.plan_id, m.symbol, String(m.qty), cid);
+      const res = (await ctx.redis.eval(MARK_PENDING_LUA, cids.length, ...cids.map((c) => names.order(c)), ...args)) as string[][];
+      const orders = new Map<string, Record<string, string>>();
+      const fresh = new Set<string>();
+      cids.forEach((c, i) => {
+        const flat = res[i] ?? [];
+        if (flat.length === 0) {
+          fresh.add(c);
+          orders.set(c, {});
+          return;
+        }
+        const h: Record<string, string> = {};
+        for (let k = 0; k + 1 < flat.length; k += 2) h[String(flat[k])] = String(flat[k + 1]);
+        orders.set(c, h);
+      });
       const sent = await presubmit(batch, fresh, ctx);
       return { orders, seen: new Set(), fresh, sent };
     },

@@ -57,16 +57,34 @@ export async function scanOpenPositions(redis: Redis, names: Names, now = Date.n
   return { positions: positionsFrom(list, hashes), keys, at: now };
 }
 
-/** A scan reused for at most `ttlMs`, so each batch costs a bounded number of round trips. */
+/**
+ * A scan reused for at most `ttlMs`, so each batch costs a bounded number of round trips.
+ * Once a scan exists, an older one is refreshed in the background: the SCAN over the
+ * keyspace (tens of round trips on a large one) never sits in a batch's path; a batch gets
+ * the last scan, at most `ttlMs` plus one scan old. Only a scan more than ten periods old
+ * (the refreshes keep failing) is waited for.
+ */
 export class OpenPositionCache {
   private last?: PositionScan;
+  private refreshing?: Promise<void>;
   constructor(
     private readonly names: Names,
     private readonly ttlMs = 250,
   ) {}
 
   async get(redis: Redis, now = Date.now()): Promise<PositionScan> {
-    if (this.last && now - this.last.at < this.ttlMs) return this.last;
+    const last = this.last;
+    if (last && now - last.at < this.ttlMs) return last;
+    if (last && now - last.at < 10 * this.ttlMs) {
+      this.refreshing ??= scanOpenPositions(redis, this.names, now)
+        .then((s) => {
+          if (!this.last || this.last.at <= s.at) this.last = s;
+        }, () => undefined) // kept: the next batch tries again, and waits once the scan is too old
+        .finally(() => {
+          this.refreshing = undefined;
+        });
+      return last;
+    }
     this.last = await scanOpenPositions(redis, this.names, now);
     return this.last;
   }
