@@ -188,15 +188,22 @@ function positionFindings(snap: PipelineSnapshot): Finding[] {
   }
   const limitRej = countReason(snap, 'position_limit_reached');
   if (limitRej.count > 0) {
-    const inflated = p.limit !== null && p.open < p.limit;
+    // What the gate counted when it refused, where its detail says (ours: `open 10 >= limit
+    // 10 (7 positions + 3 approved…)`, the seeds': `position limit reached (47/10)`).
+    const counted = reportedCounts(snap, limitRej.detail);
+    const inflated = p.limit !== null && (counted !== null ? counted > p.limit && counted > p.open : p.open < p.limit);
+    const atLimit = p.limit === null || p.open >= p.limit;
     out.push({
-      code: 'POSITION_LIMIT_BLOCKING', severity: inflated ? 'crit' : 'warn', subject: 'positions',
-      message: `${limitRej.count} entries rejected with position_limit_reached; real open positions ${p.open} of limit ${p.limit ?? 'unknown'}` +
-        (inflated ? `: the counter counts more than open positions (${byPattern} position:* keys, ${p.ghosts.length} ghosts, ${p.ledger_keys} ledger, ${p.snapshot_keys} snapshot)` : ''),
-      evidence: { rejections: limitRej.count, example_detail: limitRej.detail, open: p.open, limit: p.limit, keys_matching_pattern: byPattern, ghosts: p.ghosts.length, ledger_keys: p.ledger_keys, snapshot_keys: p.snapshot_keys },
+      code: 'POSITION_LIMIT_BLOCKING', severity: inflated ? 'crit' : atLimit ? 'warn' : 'info', subject: 'positions',
+      message: `${limitRej.count} entries rejected with position_limit_reached` + (counted !== null ? ` (counted ${counted} against limit ${p.limit ?? '?'})` : '') +
+        `; real open positions ${p.open} of limit ${p.limit ?? 'unknown'}` +
+        (inflated ? `: the counter counts more than open positions (${byPattern} position:* keys, ${p.ghosts.length} ghosts, ${p.ledger_keys} ledger, ${p.snapshot_keys} snapshot)`
+          : atLimit ? '' : ': the limit was reached then (positions and approvals in flight), and entries pass again now'),
+      evidence: { rejections: limitRej.count, example_detail: limitRej.detail, counted, open: p.open, limit: p.limit, keys_matching_pattern: byPattern, ghosts: p.ghosts.length, ledger_keys: p.ledger_keys, snapshot_keys: p.snapshot_keys },
       fix: inflated
         ? 'the stage counting positions must count only position:{SYMBOL} hashes with qty > 0 (never ledger or snapshot keys); remove ghosts with `qt cleanup ghosts`'
-        : 'the limit is really reached: close positions or raise max_open_positions (`qt policy set max_open_positions N`)',
+        : atLimit ? 'the limit is really reached: close positions or raise max_open_positions (`qt policy set max_open_positions N`)'
+          : 'nothing to fix: the gate did its job; raise max_open_positions if entries are refused too often',
     });
   }
   const drift = p.rows.filter((r) => r.drift);
@@ -210,6 +217,17 @@ function positionFindings(snap: PipelineSnapshot): Finding[] {
     });
   }
   return out;
+}
+
+/** The largest position count a limit rejection reported (`open N >= limit`, `(N/L)`), or null. */
+function reportedCounts(snap: PipelineSnapshot, example: string): number | null {
+  let max: number | null = null;
+  const details = [example, ...snap.rejections.latest.filter((r) => r.reason === 'position_limit_reached').map((r) => r.detail)];
+  for (const d of details) {
+    const m = /\bopen (\d+)\s*>=\s*limit\b/.exec(d) ?? /\((\d+)\s*\/\s*\d+\)/.exec(d);
+    if (m) max = Math.max(max ?? 0, Number(m[1]));
+  }
+  return max;
 }
 
 function countReason(snap: PipelineSnapshot, reason: string): { count: number; detail: string } {

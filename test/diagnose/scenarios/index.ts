@@ -151,3 +151,23 @@ export async function poisonMessage(ctx: Ctx): Promise<void> {
   await ctx.redis.xclaim(k, 'intent_executor', 'box:42', 0, r[0]![1][0]![0], 'RETRYCOUNT', 7);
   void id;
 }
+
+/**
+ * Our engine at its limit, legitimately: the gate refused entries at "open 10 >= limit 10
+ * (7 positions + 3 approved, not yet filled)"; `open` positions are open now, and each has
+ * its ledger and snapshot key (so more keys match position:* than positions are open).
+ */
+export function limitReached(open: number): (ctx: Ctx) => Promise<void> {
+  return async (ctx) => {
+    await hash(ctx, ctx.names.policy(), { version: '1', max_open_positions: '10' });
+    for (let i = 0; i < open; i++) {
+      const s = `P${i}USDT`;
+      await hash(ctx, ctx.names.position(s), { symbol: s, side: 'LONG', qty: '1', entry_price: '1', updated_at: String(ctx.now) });
+      await hash(ctx, ctx.names.snapshot(s), { qty: '1', side: 'LONG', entry_price: '1', mark_price: '1', ts: String(ctx.now) });
+      await hash(ctx, ctx.names.ledger(s), { realized_pnl: '0', trades: '1' });
+    }
+    await metrics(ctx, 'apply_layer', { in: 17, out: 15, rejected: 2, 'rej:position_limit_reached': 2 });
+    await rejections(ctx, 'apply_layer', 'position_limit_reached', 2, () => ({ symbol: 'XRPUSDT', action: 'OPEN', source: 'intent_bridge' }),
+      'open 10 >= limit 10 (7 positions + 3 approved, not yet filled)');
+  };
+}
