@@ -192,9 +192,10 @@ function positionFindings(snap: PipelineSnapshot): Finding[] {
     // 10 (7 positions + 3 approved…)`, the seeds': `position limit reached (47/10)`).
     const counted = reportedCounts(snap, limitRej.detail);
     const inflated = p.limit !== null && (counted !== null ? counted > p.limit && counted > p.open : p.open < p.limit);
+    // A limit really reached is the policy at work (a full book is normal operation): info.
     const atLimit = p.limit === null || p.open >= p.limit;
     out.push({
-      code: 'POSITION_LIMIT_BLOCKING', severity: inflated ? 'crit' : atLimit ? 'warn' : 'info', subject: 'positions',
+      code: 'POSITION_LIMIT_BLOCKING', severity: inflated ? 'crit' : p.limit === null ? 'warn' : 'info', subject: 'positions',
       message: `${limitRej.count} entries rejected with position_limit_reached` + (counted !== null ? ` (counted ${counted} against limit ${p.limit ?? '?'})` : '') +
         `; real open positions ${p.open} of limit ${p.limit ?? 'unknown'}` +
         (inflated ? `: the counter counts more than open positions (${byPattern} position:* keys, ${p.ghosts.length} ghosts, ${p.ledger_keys} ledger, ${p.snapshot_keys} snapshot)`
