@@ -42,6 +42,30 @@ describe('stage runner', () => {
     expect((await intentIds(r, names)).sort()).toEqual(['sig-0', 'sig-1', 'sig-2', 'sig-3', 'sig-4']);
   });
 
+  it('keeps a slow batch its own: a second consumer does not reclaim entries still being worked on', async () => {
+    const r = testRedis();
+    const names = testNames();
+    await r.xgroup('CREATE', names.stream('ai.signal_generated'), 'relay', '$', 'MKSTREAM');
+    // Each message takes 150 ms: a batch of 5 takes 750 ms, 2.5 times the reclaim idle time.
+    const slow = relayStage({ onHandle: () => new Promise((z) => setTimeout(z, 150)) });
+    const other = relayStage();
+    const deps = { reclaimIdleMs: 300, reclaimEveryMs: 50, batchSize: 5 };
+    const a = startRunner(slow, runnerDeps(names, r, { ...deps, consumerName: 'host:slow' }));
+    await a.start();
+    await addSignals(r, names, 10);
+    await waitFor(() => slow.handled.length >= 1, 5000, 'the slow consumer working');
+    const b = startRunner(other, runnerDeps(names, r, { ...deps, consumerName: 'host:idle' }));
+    await b.start();
+    await waitFor(async () => (await intentIds(r, names)).length >= 10, 15000, '10 outputs');
+    await waitFor(async () => (await pendingCount(r, names, 'relay')) === 0, 5000, 'nothing pending');
+    await Promise.all([a.stop(), b.stop()]);
+    const ids = await intentIds(r, names);
+    expect(ids).toHaveLength(10);
+    expect(new Set(ids).size).toBe(10);
+    expect([...slow.handled, ...other.handled].sort()).toEqual([...new Set([...slow.handled, ...other.handled])].sort());
+    expect(a.totals.in + b.totals.in).toBe(10);
+  });
+
   it('dead-letters a poison message after the maximum deliveries and keeps processing', async () => {
     const r = testRedis();
     const names = testNames();

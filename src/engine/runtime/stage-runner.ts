@@ -57,6 +57,29 @@ const sleep = (ms: number, signal?: { stopped: boolean }) =>
     }
   });
 
+/**
+ * Renews this consumer's claim on entries it is still working on: each id still pending
+ * and owned by ARGV[2] is claimed again by it (XCLAIM … JUSTID: idle time reset, delivery
+ * count unchanged), so another consumer's reclaim (min idle QT_RECLAIM_IDLE_MS) leaves a
+ * slow batch alone. An id another consumer took meanwhile is left to it.
+ * KEYS[1] stream; ARGV: group, consumer, ids…
+ */
+const RENEW_LUA = `
+local own = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #p == 1 then own[#own + 1] = ARGV[i] end
+end
+if #own > 0 then
+  own[#own + 1] = 'JUSTID'
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(own))
+  return #own - 1
+end
+return 0
+`;
+/** A batch keeps renewing its entries for at most this many reclaim periods (a hung call does not hold them forever). */
+const MAX_LEASE_PERIODS = 10;
+
 export class StageRunner {
   readonly hb: HeartbeatState;
   readonly consumer: string;
@@ -277,6 +300,34 @@ export class StageRunner {
 
     const outcomes: Outcome[] = [];
     const acked: string[] = [...trimmed, ...dead.map((x) => x.id)];
+    const lease = this.lease(key, group, valid.map((d) => d.entryId));
+    try {
+      return await this.handleAndCommit(s, key, group, now, counts, valid, dead, outcomes, acked);
+    } finally {
+      lease.stop();
+    }
+  }
+
+  /**
+   * While a batch is in hand, its entries' idle time is reset every third of the reclaim
+   * idle time (RENEW_LUA), for at most MAX_LEASE_PERIODS periods.
+   */
+  private lease(key: string, group: string, ids: string[]): { stop(): void } {
+    if (ids.length === 0) return { stop: () => undefined };
+    const every = Math.max(50, Math.floor(this.d.reclaimIdleMs / 3));
+    const until = Date.now() + MAX_LEASE_PERIODS * this.d.reclaimIdleMs;
+    const timer = setInterval(() => {
+      if (Date.now() > until) return clearInterval(timer);
+      this.d.writer.eval(RENEW_LUA, 1, key, group, this.consumer, ...ids).catch((e: unknown) => this.log.debug('lease renewal failed', { error: errorMessage(e) }));
+    }, every);
+    timer.unref();
+    return { stop: () => clearInterval(timer) };
+  }
+
+  private async handleAndCommit(
+    s: ConsumerStage<any, any>, key: string, group: string, now: number, counts: MetricCounts,
+    valid: Delivery<unknown>[], dead: { id: string; error: string; payload: unknown }[], outcomes: Outcome[], acked: string[],
+  ): Promise<void> {
     const handled: { d: Delivery<unknown>; o: Outcome }[] = [];
     if (valid.length) {
       const prepared = s.prepare ? await s.prepare(valid, this.ctx) : undefined;
