@@ -226,6 +226,26 @@ describe('paper exchange fills like Binance USD-M', () => {
   });
 });
 
+describe('paper exchange batches', () => {
+  it('a batch over three symbols after their prices moved fills at the new marks', async () => {
+    const ex = paper({ balance: 100000 });
+    const marks: Record<string, number> = { BTCUSDT: 50000, ETHUSDT: 4000, SOLUSDT: 150 };
+    for (const [s, m] of Object.entries(marks)) await setMark(s, m);
+    const qty: Record<string, number> = { BTCUSDT: 0.01, ETHUSDT: 0.1, SOLUSDT: 4 };
+    const batch = () => Object.keys(marks).map((symbol) => order({ symbol, qty: qty[symbol] }));
+    const first = await ex.submitMarketOrders!(batch());
+    expect(first.map((a) => (a as { avgPrice: number }).avgPrice)).toEqual([50000, 4000, 150]);
+    // The marks move behind the cache: the next batch is refused (RETRY) once, reads the
+    // three symbols again (one round trip) and fills at the new marks.
+    for (const s of Object.keys(marks)) marks[s] *= 1.01;
+    for (const [s, m] of Object.entries(marks)) await setMark(s, m);
+    const second = await ex.submitMarketOrders!(batch());
+    expect(second.map((a) => (a as { avgPrice: number }).avgPrice)).toEqual([50500, 4040, 151.5]);
+    const [btc] = (await ex.fetchPositions()).filter((p) => p.symbol === 'BTCUSDT');
+    expect(btc.qty).toBeCloseTo(0.02, 9);
+  });
+});
+
 describe('paper exchange fault injection', () => {
   it('timeout_after performs the order then reports an unknown outcome; the order is found by client id', async () => {
     await setMark('BTCUSDT', 60000);

@@ -86,6 +86,12 @@ return out
 `;
 
 const MAX_ATTEMPTS = 20;
+/**
+ * Before trying again after a RETRY: the first time at once (mostly a price that moved since
+ * it was cached: nobody else is writing), then a random pause growing with the attempts
+ * (another instance is trading on the same account).
+ */
+const backoff = (attempt: number) => (attempt === 0 ? Promise.resolve() : new Promise((r) => setTimeout(r, Math.random() * 5 * attempt)));
 const n = (v: string | undefined, d = 0) => {
   const x = Number(v);
   return v !== undefined && v !== '' && Number.isFinite(x) ? x : d;
@@ -247,7 +253,7 @@ export class PaperExchange implements Exchange {
       }
       // RETRY: another instance changed the account, or the price moved, between our read and our write.
       this.cache = null;
-      await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+      await backoff(attempt);
     }
     throw new ExchangeError('paper exchange busy: too many concurrent orders, try again', 'exchange_unavailable', 'BUSY', { retryable: true });
   }
@@ -277,7 +283,7 @@ export class PaperExchange implements Exchange {
       const accepted: { i: number; req: OrderRequest; p: string[]; o: string[] }[] = [];
       const symbols = [...new Set(reqs.map((r) => r.symbol))];
       const states = new Map<string, Awaited<ReturnType<PaperExchange['stateFor']>>>();
-      for (const s of symbols) if (this.markets.has(s)) states.set(s, await this.stateFor(s));
+      for (const [sym, st] of await this.statesFor(symbols.filter((x) => this.markets.has(x)))) states.set(sym, st);
       let account = { ...(this.cache?.account ?? {}) };
       const positions = new Map<string, Record<string, string>>();
       for (const [s, st] of states) positions.set(s, st.position);
@@ -333,7 +339,7 @@ export class PaperExchange implements Exchange {
         for (const r of reqs) out.push(await this.executeNow(r).catch((e) => (e instanceof ExchangeError ? e : Promise.reject(e))));
         return out;
       }
-      await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+      await backoff(attempt);
     }
     throw new ExchangeError('paper exchange busy: too many concurrent orders, try again', 'exchange_unavailable', 'BUSY', { retryable: true });
   }
@@ -412,6 +418,40 @@ export class PaperExchange implements Exchange {
     fresh.prices.set(symbol, price);
     this.cache = fresh;
     return { account, position, price };
+  }
+
+  /**
+   * The state of several symbols: from the cache when it has them all, else the account,
+   * positions and prices of all of them in one round trip.
+   */
+  private async statesFor(symbols: string[]): Promise<Map<string, { account: Record<string, string>; position: Record<string, string>; price: [string | null, string | null] }>> {
+    const out = new Map<string, { account: Record<string, string>; position: Record<string, string>; price: [string | null, string | null] }>();
+    const c = this.cache;
+    if (c && symbols.every((s) => c.positions.has(s) && c.prices.has(s))) {
+      for (const s of symbols) out.set(s, { account: c.account, position: c.positions.get(s)!, price: c.prices.get(s)! });
+      return out;
+    }
+    if (symbols.length === 1) {
+      out.set(symbols[0]!, await this.stateFor(symbols[0]!));
+      return out;
+    }
+    const nm = this.o.names;
+    const tx = this.o.redis.multi().hgetall(nm.paperAccount());
+    for (const s of symbols) tx.hgetall(nm.paperPosition(s)).hmget(nm.price(s), 'mark', 'price');
+    const res = await tx.exec();
+    if (!res) throw new Error('paper exchange: state read aborted');
+    for (const [err] of res) if (err) throw err;
+    const account = res[0]![1] as Record<string, string>;
+    const fresh = !c || c.account.seq !== account.seq ? { account, positions: new Map(), prices: new Map() } : { ...c, account };
+    symbols.forEach((s, i) => {
+      const position = res[1 + 2 * i]![1] as Record<string, string>;
+      const price = res[2 + 2 * i]![1] as [string | null, string | null];
+      fresh.positions.set(s, position);
+      fresh.prices.set(s, price);
+      out.set(s, { account, position, price });
+    });
+    this.cache = fresh;
+    return out;
   }
 
   /** After a successful order: the state this instance just wrote. */
