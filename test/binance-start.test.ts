@@ -53,6 +53,18 @@ describe('starting the Binance exchange', () => {
     expect(fake.calls.filter((c) => c.path.includes('leverageBracket'))).toHaveLength(1);
   });
 
+  it('refuses to start on an account in hedge mode, saying how to switch; an unknown mode is a warning', async () => {
+    const { fake, ex, log, lines } = await setup();
+    fake.dualSidePosition = true;
+    const e = await startExchange(ex, log, { delaysMs: [5] }).then(() => null, (x: unknown) => x);
+    expect(e).toBeInstanceOf(ExchangeError);
+    expect((e as Error).message).toMatch(/hedge mode \(dualSidePosition=true\).*one-way/);
+    fake.dualSidePosition = false;
+    fake.failNext({ status: 404, code: -5000, msg: 'not here', path: 'positionSide/dual' });
+    expect(await startExchange(ex, log, { delaysMs: [5] })).toBe(true);
+    expect(lines.some((l) => /position mode unknown/.test(l))).toBe(true);
+  });
+
   it('stops waiting when the operator stops the engine', async () => {
     const { fake, ex, log } = await setup();
     for (let i = 0; i < 50; i++) fake.failNext({ status: 503, path: 'exchangeInfo' });

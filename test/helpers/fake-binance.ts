@@ -57,6 +57,8 @@ export class FakeBinance {
   private readonly leverage = new Map<string, number>();
   private failures: Failure[] = [];
   private holdNextOrder = false;
+  /** The account's position mode (GET/POST /fapi/v1/positionSide/dual). */
+  dualSidePosition = false;
   private held = new Set<ServerResponse>();
   private nextOrderId = 8_000_000_001;
   private server = createServer((req, res) => void this.onRequest(req, res));
@@ -299,6 +301,7 @@ const PUBLIC: Record<string, (f: FakeBinance, p: Params) => Reply> = {
 };
 
 const PRIVATE: Record<string, (f: FakeBinance, p: Params) => Reply> = {
+  'GET /fapi/v1/positionSide/dual': (f) => ({ status: 200, body: { dualSidePosition: f.dualSidePosition } }),
   'POST /fapi/v1/leverage': (f, p) => f.setLeverage(p),
   'GET /fapi/v1/leverageBracket': (f) => ({
     status: 200,

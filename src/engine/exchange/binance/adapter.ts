@@ -78,6 +78,7 @@ class BinanceExchange implements Exchange {
       // reload: ccxt keeps a failed load's promise and would hand it back to a retry
       await this.loadMarkets(true);
       await this.loadLeverageBrackets();
+      await this.checkPositionMode();
       this.timer = setInterval(() => {
         this.loadMarkets(true).catch((e) => this.log.warn('binance markets refresh failed', { error: mapBinanceError(e, { op: 'loadMarkets' }).message }));
       }, this.refreshMs);
@@ -110,6 +111,29 @@ class BinanceExchange implements Exchange {
     }
     this.markets = next;
     this.log.info('binance markets loaded', { markets: next.size, reload });
+  }
+
+  /**
+   * The engine trades one-way mode (one position per symbol, orders without positionSide).
+   * An account in hedge mode would refuse every order (-4061); say so at start, with the fix.
+   */
+  private async checkPositionMode(): Promise<void> {
+    let hedged: boolean | undefined;
+    try {
+      hedged = (await this.ex.fetchPositionMode()).hedged as boolean | undefined;
+    } catch (e) {
+      const err = mapBinanceError(e, { op: 'positionSide/dual' });
+      if (err.reason === 'auth_failed' || err.retryable) throw err;
+      this.log.warn('binance position mode unknown (positionSide/dual refused); qt assumes one-way mode', { reason: err.reason, error: err.message });
+      return;
+    }
+    if (hedged) {
+      throw new ExchangeError(
+        `binance: the account is in hedge mode (dualSidePosition=true); qt trades one-way mode and every order would be refused (-4061). ` +
+          `Switch the account to one-way mode (Binance futures: Preferences > Position Mode > One-way, with no open positions or orders) and start again`,
+        'exchange_rejected', 'HEDGE_MODE', { retryable: false, fix: 'switch the Binance futures account to one-way position mode' },
+      );
+    }
   }
 
   /** Max leverage per symbol from the (signed) leverage brackets; the table in markets.ts otherwise. */
