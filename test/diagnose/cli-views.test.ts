@@ -2,27 +2,13 @@
  * End to end, the focused views: `qt diagnose streams|services|positions|rejections` and
  * `qt cleanup consumers`, spawned as a user runs them, against the scenario corpus.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { closeAll, testNames, testRedis, testRedisUrl, uniquePrefix } from '../helpers/redis.js';
 import * as S from './scenarios/index.js';
+import { qt } from '../helpers/cli.js';
 import type { Ctx } from './scenarios/build.js';
 
 afterAll(closeAll);
-
-function qt(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-    for (const k of Object.keys(env)) if (k.startsWith('QT_') || k === 'REDIS_URL') delete env[k];
-    const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env, cwd: process.cwd() });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 async function deployment(...builds: ((c: Ctx) => Promise<void>)[]): Promise<{ ctx: Ctx; args: string[] }> {
   const ctx: Ctx = { redis: testRedis(), names: testNames(uniquePrefix('view')), now: Date.now() };
