@@ -3,6 +3,9 @@
  * the same schema and the same TypeScript type, so a producer that writes a field its
  * consumer does not read (the seeds' Bug #11) does not compile.
  */
+// Compiles every schema built below into a specialised parser on first use (the stages
+// decode every message they read); must be imported before any schema is constructed.
+import 'zod/compile';
 import { z } from 'zod';
 import { bool, id, num, posNum, nonNegNum, side, symbol, text, tsMs, unitNum, encodeValue } from './fields.js';
 import { REASON_CODES } from './codes.js';

@@ -80,6 +80,18 @@ describe.runIf(existsSync('dist/cli.js'))('Redis SIGKILLed and restarted from it
     expect(acc.problems.slice(0, 10)).toEqual([]);
     expect(dups).toEqual([]);
     expect(await r.llen(names.paperOrderLog())).toBe(acc.executed);
+    if (drift.length) {
+      for (const d of drift) {
+        const ex = (await r.xrange(names.stream('execution.result'), '-', '+')) as [string, string[]][];
+        const rows = ex.map(([id, f]) => { const o: Record<string, string> = {}; for (let i = 0; i < f.length; i += 2) o[f[i]] = f[i + 1]; return { id, ...o }; }).filter((o) => o.symbol === d.symbol);
+        console.info('DRIFT', JSON.stringify(d), 'fills', JSON.stringify(rows.map((o) => [o.id, o.side, o.qty, o.client_order_id, o.reduceOnly, o.plan_id])));
+        console.info('ENGINE POS', JSON.stringify(await r.hgetall(names.position(d.symbol))), 'PAPER POS', JSON.stringify(await r.hgetall(names.paperPosition(d.symbol))));
+        const keys = await r.keys(`${prefix}:order:*`);
+        const st: string[] = [];
+        for (const k of keys) { const h = await r.hgetall(k); if (h.symbol === d.symbol) st.push(`${k.split(':').pop()}=${h.status}/${h.filled_qty ?? ''}`); }
+        console.info('ORDERS', st.join(' '));
+      }
+    }
     expect(drift).toEqual([]);
     expect(acc.executed).toBeGreaterThan(sent * 0.5);
   }, 90000);
