@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Names } from '../../src/contract/names.js';
-import { closeAll, testNames, testRedis, waitFor } from '../helpers/redis.js';
+import { Redis } from 'ioredis';
+import { closeAll, testNames, testRedis, testRedisUrl, waitFor } from '../helpers/redis.js';
 import { addSignals, intentIds, pendingCount, relayStage, runnerDeps, signal, startRunner } from './fixtures.js';
 
 afterAll(closeAll);
@@ -64,6 +65,58 @@ describe('stage runner', () => {
     expect(new Set(ids).size).toBe(10);
     expect([...slow.handled, ...other.handled].sort()).toEqual([...new Set([...slow.handled, ...other.handled])].sort());
     expect(a.totals.in + b.totals.in).toBe(10);
+  });
+
+  it('after a lost connection, handles its own pending entries (a read whose reply was lost) before new ones', async () => {
+    const r = testRedis();
+    const names = testNames();
+    const key = names.stream('ai.signal_generated');
+    const stage = relayStage();
+    const runner = startRunner(stage, runnerDeps(names, r, { consumerName: 'host:lost', reclaimIdleMs: 60000, reclaimEveryMs: 60000 }));
+    await runner.start();
+    await addSignals(r, names, 2);
+    await waitFor(async () => (await intentIds(r, names)).length === 2, 5000, 'first two');
+    // Three entries delivered to this consumer whose reply never reached it: added and read
+    // in its name in one transaction, so the runner's blocked read does not get them first.
+    const lost = new Redis(testRedisUrl());
+    const tx = lost.multi();
+    for (let i = 2; i < 5; i++) tx.xadd(key, '*', ...Object.entries(signal(i)).flat());
+    tx.xreadgroup('GROUP', 'relay', 'host:lost', 'COUNT', 3, 'STREAMS', key, '>');
+    await tx.exec();
+    lost.disconnect();
+    expect(await pendingCount(r, names, 'relay')).toBe(3);
+    // The runner's reading connection is cut; newer entries arrive meanwhile.
+    const clients = String(await r.call('CLIENT', 'LIST'));
+    const id = /id=(\d+) [^\n]*name=qt:relay:block/.exec(clients)?.[1];
+    expect(id).toBeDefined();
+    await r.call('CLIENT', 'KILL', 'ID', id!);
+    await addSignals(r, names, 2, 5);
+    // Reclaim is a minute away: only the redo handles the three, and before the two newer.
+    await waitFor(async () => (await intentIds(r, names)).length === 7, 5000, 'all seven');
+    await runner.stop();
+    expect(await intentIds(r, names)).toEqual(['sig-0', 'sig-1', 'sig-2', 'sig-3', 'sig-4', 'sig-5', 'sig-6']);
+    expect(await pendingCount(r, names, 'relay')).toBe(0);
+  });
+
+  it('redoes each own pending entry once per lost connection: one that fails again waits for the reclaim, it is not retried in a loop', async () => {
+    const r = testRedis();
+    const names = testNames();
+    const key = names.stream('ai.signal_generated');
+    const stage = relayStage({ failIds: new Set(['sig-1']) });
+    const runner = startRunner(stage, runnerDeps(names, r, { consumerName: 'host:once', reclaimIdleMs: 60000, reclaimEveryMs: 60000, maxDeliveries: 3 }));
+    await runner.start();
+    await addSignals(r, names, 3);
+    await waitFor(async () => (await intentIds(r, names)).length === 2, 5000, 'two of three');
+    const clients = String(await r.call('CLIENT', 'LIST'));
+    const id = /id=(\d+) [^\n]*name=qt:relay:block/.exec(clients)?.[1];
+    await r.call('CLIENT', 'KILL', 'ID', id!);
+    await waitFor(() => runner.totals.errors >= 2, 5000, 'the redo tried sig-1 again');
+    await new Promise((z) => setTimeout(z, 500));
+    await runner.stop();
+    const [[, , , deliveries]] = (await r.xpending(key, 'relay', '-', '+', 10)) as [string, string, number, number][];
+    expect(deliveries).toBe(2); // the first read and one redo; no dead letter, no loop
+    expect(runner.totals.errors).toBe(2);
+    expect(await r.xlen(names.stream('dead.letter'))).toBe(0);
   });
 
   it('dead-letters a poison message after the maximum deliveries and keeps processing', async () => {

@@ -92,6 +92,10 @@ export class StageRunner {
    * acked (it was applied) or still pending (it was not) and reclaimed later.
    */
   private committer?: Redis;
+  /** Set when a commit or a read was cut off by a lost connection (see consumeLoop). */
+  private redoOwn = true; // also at start: a consumer of the same name resumes its own pending entries first
+  /** Where the redo goes on: each of our pending entries is redone once per lost connection. */
+  private redoFrom = '0';
   private loop?: Promise<void>;
   private beatTimer?: NodeJS.Timeout;
   private readonly halt = { stopped: false };
@@ -132,6 +136,12 @@ export class StageRunner {
         lazyConnect: false,
       });
       this.blocking.on('error', (e: Error) => this.log.debug('redis (blocking) error', { error: e.message }));
+      // A read cut off by a lost connection may have been served (its entries now pending
+      // for this consumer) while its reply was lost; ioredis then resends it and gets newer
+      // entries: redo our own pending ones first.
+      this.blocking.on('close', () => {
+        this.markRedo();
+      });
     }
     this.committer = new Redis(this.d.redisUrl, {
       ...redisOptions({ url: this.d.redisUrl, tls: this.d.tls, role: 'worker', name: `qt:${s.name}:commit` }),
@@ -139,6 +149,9 @@ export class StageRunner {
       lazyConnect: false,
     });
     this.committer.on('error', (e: Error) => this.log.debug('redis (commit) error', { error: e.message }));
+    this.committer.on('close', () => {
+      if (!this.halt.stopped) this.markRedo();
+    });
     await s.start?.(this.ctx);
     if (this.hb.status === 'starting') this.hb.status = 'running';
     await this.safeBeat();
@@ -173,6 +186,7 @@ export class StageRunner {
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => {
           c.off('ready', onReady);
+          this.markRedo();
           reject(new Error(`Redis not ready for the commit (connection ${c.status})`));
         }, 5000);
         const onReady = () => {
@@ -185,7 +199,10 @@ export class StageRunner {
     const tx = c.multi();
     build(tx);
     return new Promise((resolve, reject) => {
-      const onClose = () => reject(new Error('connection to Redis lost during the commit (outcome settled by Redis: applied entries are acked, the rest stay pending)'));
+      const onClose = () => {
+        this.markRedo();
+        reject(new Error('connection to Redis lost during the commit (outcome settled by Redis: applied entries are acked, the rest stay pending)'));
+      };
       c.once('close', onClose);
       tx.exec().then(
         (res) => {
@@ -229,14 +246,28 @@ export class StageRunner {
     let backoff = 100;
     while (!this.halt.stopped) {
       try {
+        if (this.redoOwn) {
+          // After a lost connection: this consumer's own pending entries first, in order
+          // (a commit that did not land, or a read whose reply was lost), then new ones.
+          // The exchange saw their orders before any newer one; the books must too.
+          if (await this.redoOwnPending(s, key, group)) continue;
+          this.redoOwn = false;
+        }
         if (Date.now() - lastReclaim >= this.d.reclaimEveryMs) {
           lastReclaim = Date.now();
           await this.reclaim(s, key, group);
         }
         const reply = (await this.blocking!.xreadgroup(
           'GROUP', group, this.consumer, 'COUNT', this.d.batchSize, 'BLOCK', this.d.blockMs, 'STREAMS', key, '>',
-        )) as [string, [string, string[]][]][] | null;
+        ).catch((e: unknown) => {
+          this.markRedo(); // the entries of a read whose reply was lost are ours, pending
+          throw e;
+        })) as [string, [string, string[]][]][] | null;
         backoff = 100;
+        // The connection was lost while this read was out (ioredis resent it): entries an
+        // earlier, lost reply delivered are pending for us and older than these. Those just
+        // read are pending too: the redo takes them all, oldest first.
+        if (this.redoOwn) continue;
         if (!reply || reply.length === 0) continue;
         const entries = reply[0][1].map(([id, arr]) => ({ id, fields: arr ? fieldsFromArray(arr) : null, deliveries: 1 }));
         await this.processBatch(s, key, group, entries);
@@ -255,6 +286,34 @@ export class StageRunner {
         backoff = Math.min(backoff * 2, 5000);
       }
     }
+  }
+
+  /** A connection was lost: before new entries, redo our own pending ones, from the oldest. */
+  private markRedo(): void {
+    this.redoOwn = true;
+    this.redoFrom = '0';
+  }
+
+  /**
+   * One batch of this consumer's own pending entries after `redoFrom` (XREADGROUP with an
+   * id, which counts as a delivery), processed like any batch; false when none are left.
+   */
+  private async redoOwnPending(s: ConsumerStage<any, any>, key: string, group: string): Promise<boolean> {
+    const reply = (await this.d.writer.xreadgroup('GROUP', group, this.consumer, 'COUNT', this.d.batchSize, 'STREAMS', key, this.redoFrom)) as
+      [string, [string, string[] | null][]][] | null;
+    const own = reply?.[0]?.[1] ?? [];
+    if (own.length === 0) {
+      this.redoFrom = '0';
+      return false;
+    }
+    // Once each: one that fails again stays pending for the reclaim, like any failure.
+    this.redoFrom = own[own.length - 1]![0];
+    const counts = new Map<string, number>();
+    const pend = (await this.d.writer.xpending(key, group, own[0]![0], own[own.length - 1]![0], own.length, this.consumer)) as [string, string, number, number][];
+    for (const [id, , , n] of pend) counts.set(id, Number(n));
+    this.log.info('redoing own pending entries after a lost connection', { count: own.length });
+    await this.processBatch(s, key, group, own.map(([id, arr]) => ({ id, fields: arr ? fieldsFromArray(arr) : null, deliveries: counts.get(id) ?? 2 })));
+    return true;
   }
 
   /** Claims entries left pending past the min idle (a dead consumer's, or our own failures). */
