@@ -89,7 +89,8 @@ export class StageRunner {
    * lost in a disconnect; for a commit that reply can be lost after Redis applied it, and
    * the resent copy would publish the batch's outputs twice. So this connection never
    * resends: a commit cut off by a disconnect fails here, and its entries are either
-   * acked (it was applied) or still pending (it was not) and reclaimed later.
+   * acked (it was applied) or still pending (it was not) and redone before anything newer
+   * (see `redoOwn`).
    */
   private committer?: Redis;
   /** Set when a commit or a read was cut off by a lost connection (see consumeLoop). */
