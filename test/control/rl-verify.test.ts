@@ -70,6 +70,18 @@ describe('verify_ensemble', () => {
       '1 of 30 signals have a confidence outside 0..1',
     ]));
   });
+  it('judges the fallback model only on the signals the fallback decided', () => {
+    const decided = (i: number) => row(JSON.stringify({ a: { vote: 'BUY', score: 0.5 + i / 100 }, tick_momentum: { vote: 'SELL', score: i / 100 }, fallback: true, fallback_reason: 'models disagree' }));
+    const plain = (i: number) => row(models({ a: [i % 2 ? 'BUY' : 'SELL', 0.5 + i / 100] }));
+    // 2 of 21 signals decided by the fallback, which voted on both: healthy
+    const rows = Array.from({ length: 21 }, (_, i) => (i < 2 ? decided(i) : plain(i)));
+    expect(verifySignals(rows, 1000)).toMatchObject({ ok: true, reasons: [] });
+    // the fallback decided 4 signals but its model voted on 1 of them: not producing
+    const silent = (i: number) => row(JSON.stringify({ a: { vote: 'BUY', score: 0.5 + i / 100 }, fallback: true, fallback_reason: 'models disagree' }));
+    const bad = Array.from({ length: 21 }, (_, i) => (i < 1 ? decided(i) : i < 4 ? silent(i) : plain(i)));
+    expect(verifySignals(bad, 1000).reasons).toContain('tick_momentum: missing from 3 of 4 fallback-decided signals (not producing)');
+  });
+
   it('does not call models stuck while the ai_engine says they are warming up', () => {
     const warm = JSON.stringify({ a: { vote: 'HOLD', score: 0, why: 'not enough candles' }, fallback: true, fallback_reason: 'warming up: 6 candles < 21' });
     const rows = Array.from({ length: 30 }, () => row(warm));

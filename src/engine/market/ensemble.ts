@@ -15,6 +15,8 @@ import { clamp01, round4, type Model, type ModelVote, type Vote } from './models
 
 export const ENSEMBLE_VERSION = 'qt-ensemble-1';
 export const FALLBACK_VERSION = 'qt-fallback-tick-momentum-1';
+/** The fallback's model: it votes only on the signals the fallback decides. */
+export const FALLBACK_MODEL = 'tick_momentum';
 
 export interface Decision {
   side: Vote;
@@ -96,7 +98,7 @@ export class Ensemble {
 
   private fallback(votes: Record<string, ModelVote>, ticks: Tick[], reason: string, vol: number | undefined): Decision {
     const fb = tickMomentum(ticks);
-    votes.tick_momentum = fb;
+    votes[FALLBACK_MODEL] = fb;
     const confidence = fb.vote === 'HOLD' ? 0 : round4(clamp01(0.5 + 0.5 * fb.score * this.fallbackDiscount));
     return { side: fb.vote, confidence, votes, fallback: true, fallbackReason: reason, modelVersion: FALLBACK_VERSION, volPerMinutePct: vol };
   }

@@ -8,6 +8,7 @@ import { fieldsFromArray } from '../../contract/messages.js';
 import type { EngineDeps } from '../engine.js';
 import type { TickerStage } from '../runtime/types.js';
 import { parseModels } from './trader-decide.js';
+import { FALLBACK_MODEL } from '../market/ensemble.js';
 
 export interface EnsembleCheck {
   ok: boolean;
@@ -41,6 +42,8 @@ export function verifySignals(rows: Record<string, string>[], now: number, o: Ve
   const seen = new Map<string, { n: number; answers: Set<string> }>();
   let badConf = 0;
   let warming = 0;
+  // The fallback's model votes only on the signals the fallback decided: judged on those.
+  let fallbackDecided = 0;
   for (const f of rows) {
     const c = Number(f.confidence);
     if (!(c >= 0 && c <= 1)) badConf++;
@@ -50,6 +53,7 @@ export function verifySignals(rows: Record<string, string>[], now: number, o: Ve
       warming++;
       continue;
     }
+    if (parsed.fallback) fallbackDecided++;
     for (const [m, v] of Object.entries(parsed.votes)) {
       const s = seen.get(m) ?? { n: 0, answers: new Set<string>() };
       s.n++;
@@ -63,7 +67,8 @@ export function verifySignals(rows: Record<string, string>[], now: number, o: Ve
   if (judged === 0) return { ok: badConf === 0, reasons: [...new Set(reasons)], signals: rows.length, models: [], warming };
   if (!seen.size) reasons.push(`none of the ${judged} newest signals past warm-up carries model votes`);
   for (const [m, s] of seen) {
-    if (judged - s.n > judged * (o.maxMissingShare ?? 0.5)) reasons.push(`${m}: missing from ${judged - s.n} of ${judged} signals (not producing)`);
+    const expected = m === FALLBACK_MODEL ? fallbackDecided : judged;
+    if (expected - s.n > expected * (o.maxMissingShare ?? 0.5)) reasons.push(`${m}: missing from ${expected - s.n} of ${expected} ${m === FALLBACK_MODEL ? 'fallback-decided ' : ''}signals (not producing)`);
     if (s.n >= (o.stuckAfter ?? 20) && s.answers.size === 1) reasons.push(`${m}: stuck on one answer (${[...s.answers][0]}) for ${s.n} signals`);
   }
   const uniq = [...new Set(reasons)];
