@@ -1,7 +1,7 @@
 /**
- * The executor's effects, applied at most once per client order id. An entry can be
- * handled by two consumers at the same time (the runner reclaims an entry whose batch
- * is still in flight when a batch outlasts the reclaim idle time); both then reach the
+ * The executor's effects, applied at most once per client order id. An entry can still
+ * be handled by two consumers at the same time (a batch renews its claim for at most ten
+ * reclaim periods; a consumer cut off from Redis cannot renew it); both then reach the
  * same exchange order (found by client id, or refused as a duplicate and looked up).
  * So the final order state, the position, the ledger and the announcements are written
  * by one script, inside the runner's batch transaction, that does nothing for an order
