@@ -144,6 +144,10 @@ export class Names {
   snapshot(symbol: string): string {
     return `${this.prefix}:position:snapshot:${symbol}`;
   }
+  /** Pattern matching every key under the prefix (the diagnostics' key audit). */
+  keyPattern(): string {
+    return `${this.prefix}:*`;
+  }
   positionPattern(): string {
     return `${this.prefix}:position:*`;
   }

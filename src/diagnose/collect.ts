@@ -58,7 +58,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
   ];
   const contractStreams = STREAMS.map((s) => ({ key: names.stream(s), name: s as string, known: true }));
   const [audit, contractRes, fixedR] = await Promise.all([
-    auditKeys(rd, p),
+    auditKeys(rd, names),
     collectStreams(rd, contractStreams, now, th.staleMs),
     rd.batch(fixed),
   ]);

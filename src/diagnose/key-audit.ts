@@ -16,6 +16,7 @@
  * SCAN can return a key twice while Redis rehashes; callers key what they build on the key,
  * and a ledger key seen twice is counted twice.
  */
+import type { Names } from '../contract/names.js';
 import type { Reader, Cmd } from './redis-read.js';
 
 export interface KeyAudit {
@@ -65,22 +66,13 @@ return {r[1], other, odd, zero, ledgers}`;
 /** HGET qty of many keys in one read-only script call per chunk (EVAL_RO, Redis >= 7). */
 const QTYS_RO = "local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('HGET', k, 'qty') or false end return out";
 
-/** Is `k` (under `posP`) a ledger key, a position/snapshot key, or neither? (names.classifyPositionKey, inlined.) */
-function posKind(k: string, posP: string): 'ledger' | 'pos' | null {
-  if (k.startsWith('ledger:', posP.length)) return 'ledger';
-  if (k.startsWith('snapshot:', posP.length) || (k.length > posP.length && k.indexOf(':', posP.length) < 0)) return 'pos';
-  return null;
-}
-
-export async function auditKeys(rd: Reader, prefix: string, o: { via?: 'script' | 'scan' } = {}): Promise<KeyAudit> {
-  const pattern = `${prefix}:*`;
-  const posP = `${prefix}:position:`;
+export async function auditKeys(rd: Reader, names: Names, o: { via?: 'script' | 'scan' } = {}): Promise<KeyAudit> {
   if (o.via !== 'scan' && rd.evalRo) {
-    const viaScript = await byScript(rd, pattern, posP);
+    const viaScript = await byScript(rd, names.keyPattern(), names.positionPattern().slice(0, -1));
     if (viaScript) return viaScript;
     rd.evalRo = false;
   }
-  return byScan(rd, pattern, posP);
+  return byScan(rd, names);
 }
 
 async function byScript(rd: Reader, pattern: string, posP: string): Promise<KeyAudit | null> {
@@ -109,15 +101,15 @@ async function byScript(rd: Reader, pattern: string, posP: string): Promise<KeyA
   return a;
 }
 
-async function byScan(rd: Reader, pattern: string, posP: string): Promise<KeyAudit> {
+async function byScan(rd: Reader, names: Names): Promise<KeyAudit> {
   const a: KeyAudit = { others: [], posKeys: [], qtys: [], ledgerCount: 0, via: 'scan' };
   const parts: Promise<(string | null)[]>[] = [];
-  await rd.scan(pattern, 10000, (page) => {
+  await rd.scan(names.keyPattern(), 10000, (page) => {
     const pagePos: string[] = [];
     for (const k of page) {
-      const kind = k.startsWith(posP) ? posKind(k, posP) : null;
+      const kind = names.classifyPositionKey(k)?.kind;
       if (kind === 'ledger') a.ledgerCount++;
-      else if (kind === 'pos') pagePos.push(k);
+      else if (kind) pagePos.push(k);
       else a.others.push(k);
     }
     if (pagePos.length) {

@@ -46,8 +46,8 @@ describe('key audit', () => {
     p.set(names.service('intent_bridge'), 'x');
     await p.exec();
 
-    const byScript = await auditKeys(new Reader(r), names.prefix);
-    const byScan = await auditKeys(new Reader(r), names.prefix, { via: 'scan' });
+    const byScript = await auditKeys(new Reader(r), names);
+    const byScan = await auditKeys(new Reader(r), names, { via: 'scan' });
     expect(byScript.via).toBe('script');
     expect(byScan.via).toBe('scan');
 

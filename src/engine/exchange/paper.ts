@@ -431,10 +431,6 @@ export class PaperExchange implements Exchange {
       for (const s of symbols) out.set(s, { account: c.account, position: c.positions.get(s)!, price: c.prices.get(s)! });
       return out;
     }
-    if (symbols.length === 1) {
-      out.set(symbols[0]!, await this.stateFor(symbols[0]!));
-      return out;
-    }
     const nm = this.o.names;
     const tx = this.o.redis.multi().hgetall(nm.paperAccount());
     for (const s of symbols) tx.hgetall(nm.paperPosition(s)).hmget(nm.price(s), 'mark', 'price');
