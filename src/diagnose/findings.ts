@@ -7,6 +7,7 @@ import type { Thresholds } from './thresholds.js';
 import { fmtAge, streamFindings } from './findings-streams.js';
 import { defaultInputOf } from './services.js';
 import { firstGhosts } from './positions.js';
+import { deadLetterTrim } from './dead-letter-trim.js';
 import { STAGES, STAGE_INPUT } from '../contract/names.js';
 
 const AUTH_RE = /(?<![\d.])401(?![\d.])(?=\D*(unauthori|-201[45]|auth|api))|http\s*401\b|-2015|-2014|unauthori[sz]ed|invalid api[- ]?key|auth_failed/i;
@@ -262,11 +263,14 @@ function miscFindings(snap: PipelineSnapshot): Finding[] {
   }
   const deadN = Math.max(snap.dead_letters.count_in_window, snap.stages.reduce((a, s) => a + s.dead, 0));
   if (deadN > 0) {
+    const trim = deadLetterTrim(snap.streams.find((s) => s.stream === 'dead.letter'), deadN);
     out.push({
       code: 'DEAD_LETTERS', severity: 'warn', subject: 'dead.letter',
-      message: `${deadN} message(s) dead-lettered in the last ${fmtAge(snap.window_s)}` + (snap.dead_letters.latest[0] ? `, latest: ${snap.dead_letters.latest[0].error}` : ''),
-      evidence: { count: deadN, latest: snap.dead_letters.latest.slice(0, 3) },
-      fix: 'read them (XREVRANGE dead.letter + - COUNT 10): a producer writes messages its consumer cannot read, or poison messages were set aside',
+      message: `${deadN} message(s) dead-lettered in the last ${fmtAge(snap.window_s)}` + (snap.dead_letters.latest[0] ? `, latest: ${snap.dead_letters.latest[0].error}` : '') +
+        (trim.trimmed_in_window > 0 ? `; dead letters are trimmed faster than they are read: at least ${trim.trimmed_in_window} of this window's are no longer in dead.letter (it keeps the newest ~${trim.length}; the counts in the metrics are exact)` : ''),
+      evidence: { count: deadN, latest: snap.dead_letters.latest.slice(0, 3), ...trim },
+      fix: 'read them (XREVRANGE dead.letter + - COUNT 10): a producer writes messages its consumer cannot read, or poison messages were set aside' +
+        (trim.trimmed_in_window > 0 ? '; the stream keeps only the newest QT_TOOL_STREAM_MAXLEN: fix the producer first, or raise QT_TOOL_STREAM_MAXLEN to keep more of them' : ''),
     });
   }
   for (const w of snap.redis.warnings) {

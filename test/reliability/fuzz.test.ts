@@ -3,8 +3,10 @@
  * and extra fields, wrong types, NaN, Infinity, negative and enormous numbers, 1 MB
  * values, odd unicode, command-like strings) into every stream the engine reads,
  * interleaved with good intents, through the real stages running in-process. Zero
- * handler crashes; every undecodable message is dead-lettered; good intents still fill;
- * for every stage in = out + rejected + dead and nothing stays pending.
+ * handler crashes; every undecodable message is dead-lettered (counted exactly in the
+ * metrics; `dead.letter`, capped at QT_TOOL_STREAM_MAXLEN, keeps the newest of them and
+ * DEAD_LETTERS reports how many it trimmed); good intents still fill; for every stage
+ * in = out + rejected + dead and nothing stays pending. The seed is printed on failure.
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,13 +17,20 @@ import { Engine, type EngineDeps } from '../../src/engine/engine.js';
 import { PaperExchange } from '../../src/engine/exchange/paper.js';
 import { STAGE_FACTORIES } from '../../src/engine/stages/index.js';
 import { createLogger } from '../../src/log.js';
+import { collectSnapshot } from '../../src/diagnose/collect.js';
+import { buildReport } from '../../src/diagnose/report.js';
 import { closeAll, testRedis, testRedisUrl, uniquePrefix, waitFor } from '../helpers/redis.js';
+import { pickSeed, seeded } from '../helpers/seed.js';
 import { LONG, SYMBOLS, entries, intentFields, metricSums, pending, permissivePolicy, writePrices } from './harness.js';
 
 afterAll(closeAll);
 
 const TOTAL = LONG ? 50_000 : 10_000;
-const SEED = Number(process.env.QT_FUZZ_SEED ?? Date.now() % 2 ** 31);
+const SEED = pickSeed('QT_FUZZ_SEED');
+/** dead.letter's cap: the default in chaos; small in CI so both runs trim (≈ 70% of the input is undecodable) */
+const CAP = LONG ? 10_000 : 1_000;
+/** deadlines, generous for a loaded 2-core machine (they bound a hang; they measure nothing) */
+const DRAIN_MS = Math.max(60_000, TOTAL * 4);
 
 const READS: { stream: StreamName; stage: string }[] = [
   { stream: 'ai.signal_generated', stage: 'autonomous_trader' },
@@ -86,12 +95,14 @@ function mutate(base: Fields, ms: Mutation[]): Fields {
 
 describe('bad input into every stream the engine reads', () => {
   it(`survives ${TOTAL} hostile messages, dead-letters what it cannot read and keeps trading`, async () => {
+    seeded(`fuzz (${TOTAL} messages${LONG ? ', QT_CHAOS_LONG=1' : ''})`, 'QT_FUZZ_SEED', SEED);
     const r = testRedis();
     const prefix = uniquePrefix('fuzz');
     const config = loadConfig({
       env: {
         REDIS_URL: testRedisUrl(), QT_PREFIX: prefix, QT_BLOCK_MS: '100', QT_BATCH_SIZE: '200', QT_LOG_LEVEL: 'silent',
         QT_RECLAIM_IDLE_MS: '500', QT_RECLAIM_EVERY_MS: '500', QT_PAPER_BALANCE: '1000000000', QT_SYMBOLS: SYMBOLS.join(','),
+        QT_TOOL_STREAM_MAXLEN: String(CAP),
       },
     });
     const names = config.names;
@@ -147,18 +158,21 @@ describe('bad input into every stream the engine reads', () => {
           if ((await pending(r, names.stream(x.stream), x.stage)) !== 0) return false;
         }
         return true;
-      }, 50000, 'every stage drained its input');
+      }, DRAIN_MS, 'every stage drained its input');
     } finally {
       await engine.stop();
     }
 
+    // dead.letter holds the newest dead letters (at least CAP of them: MAXLEN ~ never trims
+    // below it), in the order they were written.
     const dead = await entries(r, names.stream('dead.letter'));
-    const deadIds = new Map<string, Set<string>>();
+    const deadIds = new Map<string, string[]>();
     for (const d of dead) {
-      if (!deadIds.has(d.stream)) deadIds.set(d.stream, new Set());
-      deadIds.get(d.stream)!.add(d.entry_id);
+      if (!deadIds.has(d.stream)) deadIds.set(d.stream, []);
+      deadIds.get(d.stream)!.push(d.entry_id);
     }
     let total = 0;
+    let deadTotal = 0;
     const report: string[] = [];
     for (const x of READS) {
       const rec = injected.get(x.stream)!;
@@ -171,14 +185,37 @@ describe('bad input into every stream the engine reads', () => {
       expect(m.in, `${x.stage} read its whole input`).toBe(await r.xlen(names.stream(x.stream)));
       expect(await pending(r, names.stream(x.stream), x.stage)).toBe(0);
       expect(runner.totals.errors, `${x.stage} handler errors`).toBe(0);
-      // Every message that is not a valid message of its stream is a dead letter, by entry id.
-      const got = deadIds.get(names.stream(x.stream)) ?? new Set();
-      const missing = [...rec.undecodable].filter((id) => !got.has(id));
-      expect(missing.slice(0, 5), `${x.stage}: undecodable entries not dead-lettered`).toEqual([]);
+      // Every message that is not a valid message of its stream is a dead letter: the metrics
+      // count them exactly (nothing else was dead-lettered: no handler error, no poison)…
+      // (the input also holds upstream stages' outputs: those are judged the same way)
+      const input = await entries(r, names.stream(x.stream));
+      const undecodable = input.filter(({ _id, ...f }) => !decode(x.stream, f).ok).map((e) => e._id);
+      const undecodableSet = new Set(undecodable);
+      expect([...rec.undecodable].filter((id) => !undecodableSet.has(id)).slice(0, 5), `${x.stage}: injected entries missing from the input`).toEqual([]);
+      expect(m.dead ?? 0, `${x.stage}: dead letters counted = undecodable input entries`).toBe(undecodable.length);
       expect(rec.undecodable.size).toBeGreaterThan(rec.ids.length * 0.5);
+      deadTotal += m.dead ?? 0;
+      // …and the ones dead.letter still holds are this stage's newest: a suffix, in order, of
+      // its undecodable entries (a stage handles its input in order).
+      const kept = deadIds.get(names.stream(x.stream)) ?? [];
+      expect(kept.filter((id) => !undecodableSet.has(id)).slice(0, 5), `${x.stage}: dead letters of decodable entries`).toEqual([]);
+      expect(kept, `${x.stage}: dead.letter keeps the newest dead letters, in order`).toEqual(undecodable.slice(undecodable.length - kept.length));
     }
-    console.info(`fuzz (seed ${SEED}): ${total} hostile messages\n  ${report.join('\n  ')}`);
+    const info = await r.xinfo('STREAM', names.stream('dead.letter')) as unknown[];
+    const added = Number(info[info.indexOf('entries-added') + 1]);
+    console.info(`fuzz (seed ${SEED}): ${total} hostile messages, ${deadTotal} dead letters, dead.letter holds ${dead.length} (cap ~${CAP})\n  ${report.join('\n  ')}`);
     expect(total).toBeGreaterThanOrEqual(TOTAL);
+    // Every dead letter was written to the stream (entries-added), which kept the newest ≥ CAP.
+    expect(added, 'dead letters written to dead.letter').toBe(deadTotal);
+    expect(deadTotal, 'the run trims dead.letter').toBeGreaterThan(CAP);
+    expect(dead.length, 'dead.letter keeps at least QT_TOOL_STREAM_MAXLEN').toBeGreaterThanOrEqual(CAP);
+    expect(dead.length).toBeLessThan(deadTotal);
+    // DEAD_LETTERS says how many the cap trimmed: exact count, kept length, trimmed in the window.
+    const report2 = buildReport(await collectSnapshot(r, names, { windowMs: 3_600_000 }));
+    const finding = report2.findings.find((f) => f.code === 'DEAD_LETTERS');
+    expect(finding?.severity).toBe('warn');
+    expect(finding?.evidence).toMatchObject({ count: deadTotal, length: dead.length, entries_added: deadTotal, trimmed: deadTotal - dead.length, trimmed_unread: deadTotal - dead.length, trimmed_in_window: deadTotal - dead.length });
+    expect(finding?.message).toMatch(/trimmed faster than they are read/);
 
     // Good intents between them were still traded.
     const results = await entries(r, names.stream('apply.result'));
@@ -189,5 +226,5 @@ describe('bad input into every stream the engine reads', () => {
     expect(Math.max(...dead.map((d) => d.payload.length))).toBeLessThanOrEqual(4096);
     // The hostile command strings did nothing to Redis.
     expect(await r.exists(names.policy())).toBe(1);
-  }, 90000);
+  }, DRAIN_MS + 120_000);
 });
