@@ -10,6 +10,7 @@ import { createBinanceExchange } from '../src/engine/exchange/binance/adapter.js
 import { startExchange } from '../src/engine/exchange/start.js';
 import { ExchangeError, type Exchange } from '../src/engine/exchange/types.js';
 import { startFakeBinance, type FakeBinance } from './helpers/fake-binance.js';
+import { waitFor } from './helpers/redis.js';
 
 let fake: FakeBinance | undefined;
 let ex: Exchange | undefined;
@@ -70,7 +71,8 @@ describe('starting the Binance exchange', () => {
     for (let i = 0; i < 50; i++) fake.failNext({ status: 503, path: 'exchangeInfo' });
     const stop = new AbortController();
     const started = startExchange(ex, log, { signal: stop.signal, delaysMs: [60_000] });
-    await new Promise((r) => setTimeout(r, 100));
+    // stopped while it waits after the first failed call
+    await waitFor(() => fake.calls.some((c) => c.path.includes('exchangeInfo')), 20_000, 'the first exchangeInfo call');
     stop.abort();
     expect(await started).toBe(false);
     expect(fake.calls.filter((c) => c.path.includes('exchangeInfo'))).toHaveLength(1);

@@ -28,8 +28,19 @@ export async function closeAll(): Promise<void> {
   await Promise.all(open.splice(0).map((r) => r.quit().catch(() => r.disconnect())));
 }
 
-/** Waits on a condition, never on a fixed sleep. */
+/**
+ * A deadline is never shorter than this (ms): it bounds a hang, it measures nothing, and a
+ * loaded 2-core machine (other suites running beside) can be many times slower than an idle one.
+ */
+export const MIN_DEADLINE_MS = 20_000;
+
+/**
+ * Waits on a condition, never on a fixed sleep: polls `cond` every 25 ms until it returns a
+ * truthy value (returned) or the deadline passes (throws naming `what` and the last error).
+ * `timeoutMs` is raised to MIN_DEADLINE_MS when shorter.
+ */
 export async function waitFor<T>(cond: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10000, what = 'condition'): Promise<T> {
+  timeoutMs = Math.max(timeoutMs, MIN_DEADLINE_MS);
   const until = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < until) {

@@ -10,8 +10,9 @@ import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Names } from '../../src/contract/names.js';
 import { closeAll, testRedis, testRedisUrl, uniquePrefix, waitFor } from '../helpers/redis.js';
+import { seeded } from '../helpers/seed.js';
 import {
-  LONG, Procs, accountIntents, addIntents, duplicateOrders, pending, permissivePolicy, positionsVsFills, rand, writePrices,
+  LONG, Procs, accountIntents, addIntents, duplicateOrders, pending, permissivePolicy, positionsVsFills, writePrices,
 } from './harness.js';
 
 const STAGES = ['intent_bridge', 'apply_layer', 'intent_executor'] as const;
@@ -28,6 +29,7 @@ afterAll(async () => {
 
 describe.runIf(existsSync('dist/cli.js'))('crash: stage processes SIGKILLed under load', () => {
   it(`accounts for every intent exactly once across ${KILLS} random SIGKILLs`, async () => {
+    const { rand, random } = seeded(`crash (${KILLS} kills${LONG ? ', QT_CHAOS_LONG=1' : ''})`, 'QT_CRASH_SEED');
     const r = testRedis();
     const prefix = uniquePrefix('crash');
     const names = new Names({ prefix });
@@ -66,7 +68,7 @@ describe.runIf(existsSync('dist/cli.js'))('crash: stage processes SIGKILLed unde
         await Promise.race(Object.values(ready));
         candidates = STAGES.filter((s) => isUp[s]);
       }
-      const s = candidates[Math.floor(Math.random() * candidates.length)];
+      const s = candidates[Math.floor(random() * candidates.length)];
       await procs.kill(running[s], 'SIGKILL');
       kills[s]++;
       isUp[s] = false;

@@ -18,6 +18,7 @@ import { createBinanceExchange } from '../../src/engine/exchange/binance/adapter
 import { createLogger, silentLogger } from '../../src/log.js';
 import { startFakeBinance } from '../helpers/fake-binance.js';
 import { closeAll, testRedis, testRedisUrl, uniquePrefix, waitFor } from '../helpers/redis.js';
+import { seeded } from '../helpers/seed.js';
 import { LONG, PRICES, SYMBOLS, duplicateOrders, entries, pending, positionsVsFills, writePrices } from './harness.js';
 
 afterAll(closeAll);
@@ -26,6 +27,7 @@ const N = LONG ? 2000 : 300;
 
 describe('exchange faults (paper exchange, and Binance through ccxt against the fake server)', () => {
   it(`resolves every unknown outcome without a duplicate order: ${N} plans, 10% of calls failing`, async () => {
+    const { random } = seeded(`exchange-faults paper (${N} plans${LONG ? ', QT_CHAOS_LONG=1' : ''})`, 'QT_FAULTS_SEED');
     const r = testRedis();
     const prefix = uniquePrefix('faults');
     const config = loadConfig({
@@ -39,7 +41,7 @@ describe('exchange faults (paper exchange, and Binance through ccxt against the 
     const writer = testRedis();
     const exchange = new PaperExchange({
       redis: writer, names, balance: 1e9, slippageBps: 1, takerFee: 0.0004,
-      faults: { rate: 0.1, kinds: [...FAULT_KINDS] },
+      faults: { rate: 0.1, kinds: [...FAULT_KINDS], random },
     });
     await exchange.start();
     const deps: EngineDeps = { config, writer, log: createLogger({ level: 'silent' }), mode: 'PAPER', exchange };
@@ -95,6 +97,7 @@ describe('exchange faults (paper exchange, and Binance through ccxt against the 
   }, 90000);
 
   it('through ccxt against the fake Binance server: 10% of requests failing, no duplicate order, every plan answered once', async () => {
+    const { random } = seeded(`exchange-faults binance${LONG ? ' (QT_CHAOS_LONG=1)' : ''}`, 'QT_FAULTS_SEED');
     const fake = await startFakeBinance({ balance: 1_000_000 });
     const r = testRedis();
     const config = loadConfig({
@@ -111,8 +114,8 @@ describe('exchange faults (paper exchange, and Binance through ccxt against the 
     const faulty: typeof fetch = (input, init) => {
       const isOrder = String(input).includes('/fapi/v1/order') && (init?.method ?? 'GET').toUpperCase() === 'POST';
       if (armed && isOrder && ++orderPosts % 15 === 3) (injected.timeout_after++, fake.timeoutAfterAccept()); // a few for sure
-      else if (armed && Math.random() < 0.1) {
-        const k = Math.random();
+      else if (armed && random() < 0.1) {
+        const k = random();
         if (k < 0.35) (injected.rate_limit++, fake.failNext({ status: 429, code: -1003, msg: 'Too many requests (injected)' }));
         else if (k < 0.7 || !isOrder) (injected.server_error++, fake.failNext({ status: 503, msg: 'Service Unavailable (injected)' }));
         else (injected.timeout_after++, fake.timeoutAfterAccept());

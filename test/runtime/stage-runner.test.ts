@@ -111,7 +111,9 @@ describe('stage runner', () => {
     const id = /id=(\d+) [^\n]*name=qt:relay:block/.exec(clients)?.[1];
     await r.call('CLIENT', 'KILL', 'ID', id!);
     await waitFor(() => runner.totals.errors >= 2, 5000, 'the redo tried sig-1 again');
-    await new Promise((z) => setTimeout(z, 500));
+    // the runner went on to new entries (a loop on sig-1 would never get there)
+    await addSignals(r, names, 1, 3);
+    await waitFor(async () => (await intentIds(r, names)).length === 3, 5000, 'a new entry after the redo');
     await runner.stop();
     const [[, , , deliveries]] = (await r.xpending(key, 'relay', '-', '+', 10)) as [string, string, number, number][];
     expect(deliveries).toBe(2); // the first read and one redo; no dead letter, no loop
