@@ -94,6 +94,7 @@ export function parseReplayText(text: string, file: string, symbol?: string): Re
   if (!sym) throw new UsageError(`replay file ${file}: cannot tell the symbol from the file name (name it like XRPUSDT-5m.json, or give --replay-symbol)`);
   const trimmed = text.trim();
   const candles: ReplayCandle[] = [];
+  if (trimmed.startsWith('{')) fail(file, 'JSON', 'expected an array of [open_time, open, high, low, close, volume] rows, not an object');
   if (trimmed.startsWith('[')) {
     let rows: unknown;
     try {
@@ -275,7 +276,6 @@ export class ReplayPriceSource implements PriceSource {
         target = afterNext - 1;
         this.capped = true;
       }
-      if (target < nextPoint) target = nextPoint; // at least one point per tick: never idle
     }
     this.clock = target;
     for (const sym of symbols) {
