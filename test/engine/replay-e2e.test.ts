@@ -12,6 +12,9 @@ import { STAGE_INPUT } from '../../src/contract/names.js';
 import { runDaemon } from '../../src/engine/daemon.js';
 import { runReplay } from '../../src/engine/replay-daemon.js';
 import type { ReplayReport } from '../../src/engine/replay-report.js';
+import { collectSnapshot } from '../../src/diagnose/collect.js';
+import { Renderer } from '../../src/diagnose/render.js';
+import { buildReport } from '../../src/diagnose/report.js';
 import { closeAll, metricSums, testRedis, testRedisUrl, uniquePrefix } from '../helpers/redis.js';
 
 afterAll(closeAll);
@@ -84,5 +87,10 @@ describe('replay of real candles through the whole pipeline', () => {
     const paperQty = Number(paper.qty ?? paper.position_amt ?? 0) * (paper.side === 'SHORT' ? -1 : 1);
     expect(engQty).toBeCloseTo(paperQty, 9);
     expect(report.open_positions).toBe(Math.abs(engQty) > 0 ? 1 : 0);
+
+    // qt diagnose pipeline shows the run report.
+    const diag = buildReport(await collectSnapshot(r, names, { windowMs: 600_000 }));
+    expect(diag.replay).toMatchObject({ symbols: ['XRPUSDT'], trades: report.trades, signals: report.signals, finished: true });
+    expect(new Renderer(false).pipeline(diag)).toMatch(/replay XRPUSDT 2021-11-16T04:00:00\.000Z → .* ×\d+\n {2}signals \d+ · trades \d+ · win rate/);
   }, 180_000);
 });

@@ -104,10 +104,10 @@ export function createMarketStage(o: MarketStageOptions): TickerStage {
         holdingSince = 0;
       }
       const quotes = await source!.quotes(symbols, now);
-      const rp = (source as { progress?: () => { at: number; points: number; pointsDone: number; finished: boolean; speed: number } }).progress?.();
+      const rp = (source as { progress?: () => { at: number; points: number; pointsDone: number; finished: boolean; effectiveSpeed: number } }).progress?.();
       if (rp) {
         const pct = rp.points ? Math.floor((100 * rp.pointsDone) / rp.points) : 100;
-        ctx.setStatus('running', `replay ×${rp.speed} at ${new Date(rp.at).toISOString().slice(0, 16)}Z (${pct}%${rp.finished ? ', finished' : ''})`);
+        ctx.setStatus('running', `replay ×${Math.round(rp.effectiveSpeed)} at ${new Date(rp.at).toISOString().slice(0, 16)}Z (${pct}%${rp.finished ? ', finished' : ''})`);
       }
       if (quotes.size === 0 && isFinished(source!)) return { state: [], rejections: [], in: 0, out: 0 };
       const state: StateWrite[] = [];
