@@ -5,7 +5,11 @@ import { UsageError } from '../errors.js';
 interface UpArgs {
   stages?: string;
   exchange?: 'paper' | 'binance';
-  market?: 'paper' | 'binance';
+  market?: 'paper' | 'binance' | 'replay';
+  'replay-file'?: string;
+  speed?: number;
+  'replay-from'?: string;
+  'replay-to'?: string;
   for?: string;
   demo?: boolean;
   live?: boolean;
@@ -21,7 +25,11 @@ export const up: QtCommand<UpArgs> = {
     y
       .option('stages', { type: 'string', describe: 'comma list of stages to run (default: all)' })
       .option('exchange', { choices: ['paper', 'binance'] as const, describe: 'exchange adapter (default: paper)' })
-      .option('market', { choices: ['paper', 'binance'] as const, describe: 'price feed (default: paper)' })
+      .option('market', { choices: ['paper', 'binance', 'replay'] as const, describe: 'price feed (default: paper; replay: recorded candles)' })
+      .option('replay-file', { type: 'string', describe: 'replay: candle file(s), comma list, one per symbol (ccxt OHLCV JSON or Binance klines CSV)' })
+      .option('speed', { type: 'number', describe: 'replay: times real time (1 = real time)' })
+      .option('replay-from', { type: 'string', describe: 'replay: first candle (ISO time or epoch ms)' })
+      .option('replay-to', { type: 'string', describe: 'replay: stop before this candle (ISO time or epoch ms)' })
       .option('for', { type: 'string', describe: 'stop after this long (30s, 5m, 2h)' })
       .option('demo', { type: 'boolean', describe: 'binance: demo trading (the futures testnet)' })
       .option('live', { type: 'boolean', describe: 'binance: live trading (also needs QT_LIVE_CONFIRM)' })
@@ -32,6 +40,13 @@ export const up: QtCommand<UpArgs> = {
     const overrides: Record<string, string> = {};
     if (argv.exchange) overrides.QT_EXCHANGE = argv.exchange;
     if (argv.market) overrides.QT_MARKET = argv.market;
+    if (argv['replay-file'] !== undefined) overrides.QT_REPLAY_FILE = argv['replay-file'];
+    if (argv.speed !== undefined) overrides.QT_REPLAY_SPEED = String(argv.speed);
+    if (argv['replay-from'] !== undefined) overrides.QT_REPLAY_FROM = argv['replay-from'];
+    if (argv['replay-to'] !== undefined) overrides.QT_REPLAY_TO = argv['replay-to'];
+    if ((argv['replay-file'] !== undefined || argv.speed !== undefined) && (argv.market ?? process.env.QT_MARKET) !== 'replay') {
+      overrides.QT_MARKET = 'replay';
+    }
     if (argv.demo && argv.live) throw new UsageError('--demo and --live exclude each other');
     if (argv.live) overrides.QT_BINANCE_MODE = 'live';
     if (argv.demo) overrides.QT_BINANCE_MODE = 'demo';
@@ -41,6 +56,10 @@ export const up: QtCommand<UpArgs> = {
     const metrics = { metricsPort: mp, metricsHost: argv['metrics-host'] };
     let config = await configFrom(argv, overrides);
     const { runDaemon } = await import('../engine/daemon.js');
+    if (config.market === 'replay') {
+      const { runReplay } = await import('../engine/replay-daemon.js');
+      return runReplay(config, { stages: argv.stages, forMs, ...metrics }, runDaemon);
+    }
     if (argv.console) {
       const { ensureRedis } = await import('../engine/private-redis.js');
       const { redactUrl } = await import('../config/redact.js');

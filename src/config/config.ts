@@ -24,7 +24,11 @@ export const VARIABLES = {
   QT_EXCHANGE: [C.oneOf(['paper', 'binance'] as const), 'paper', 'exchange adapter: paper (embedded) or binance (ccxt binanceusdm)'],
   QT_BINANCE_MODE: [C.oneOf(['demo', 'live'] as const), 'demo', 'binance: demo (testnet demo trading) or live'],
   QT_LIVE_CONFIRM: [C.text(), '', 'must be I_UNDERSTAND_THIS_TRADES_REAL_MONEY, together with --live, for live trading'],
-  QT_MARKET: [C.oneOf(['paper', 'binance'] as const), 'paper', 'price feed: paper (seeded random walk) or binance (public market data)'],
+  QT_MARKET: [C.oneOf(['paper', 'binance', 'replay'] as const), 'paper', 'price feed: paper (seeded random walk), binance (public market data) or replay (recorded candles, QT_REPLAY_FILE)'],
+  QT_REPLAY_FILE: [C.text(true), '', 'replay: recorded candle files, comma list, one per symbol (ccxt OHLCV JSON or Binance klines CSV)'],
+  QT_REPLAY_SPEED: [C.dec(0.001, 10000000), '1', 'replay: times real time (1 = real time; 2000 plays a 5-minute candle in 0.15 s)'],
+  QT_REPLAY_FROM: [C.matching(/^(\d{10,13}|\d{4}-\d\d-\d\d(T[\d:.]+Z?)?)$/, 'expected epoch ms or an ISO time like 2021-11-16T06:00Z'), '', 'replay: first candle replayed (open time, UTC)'],
+  QT_REPLAY_TO: [C.matching(/^(\d{10,13}|\d{4}-\d\d-\d\d(T[\d:.]+Z?)?)$/, 'expected epoch ms or an ISO time like 2021-11-16T14:00Z'), '', 'replay: replay candles opening before this time (UTC)'],
   QT_SYMBOLS: [C.symbols(), DEFAULT_SYMBOLS.join(','), 'symbols traded (comma list)'],
   QT_BATCH_SIZE: [C.int(1, 10000), '100', 'XREADGROUP COUNT per batch'],
   QT_BLOCK_MS: [C.int(1, 60000), '1000', 'XREADGROUP BLOCK milliseconds'],
@@ -80,7 +84,9 @@ export interface Config {
   exchange: 'paper' | 'binance';
   binanceMode: 'demo' | 'live';
   liveConfirmed: boolean;
-  market: 'paper' | 'binance';
+  market: 'paper' | 'binance' | 'replay';
+  /** QT_MARKET=replay: the files (one per symbol), speed (× real time) and window (epoch ms). */
+  replay: { files: string[]; speed: number; from?: number; to?: number };
   symbols: string[];
   runtime: {
     batchSize: number;
@@ -209,6 +215,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
   }
 
+  if (values.QT_MARKET === 'replay' && !String(values.QT_REPLAY_FILE ?? '').trim()) {
+    problems.push('QT_REPLAY_FILE: required with QT_MARKET=replay (a candle file per symbol, e.g. data/XRPUSDT-perp-5m-2021-11.ohlcv.json)');
+  }
   if (problems.length) throw new UsageError(`invalid configuration (${problems.length} problem${problems.length > 1 ? 's' : ''})`, problems);
 
   const prefix = values.QT_PREFIX as string;
@@ -221,7 +230,13 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     exchange: values.QT_EXCHANGE as 'paper' | 'binance',
     binanceMode: values.QT_BINANCE_MODE as 'demo' | 'live',
     liveConfirmed: values.QT_LIVE_CONFIRM === LIVE_CONFIRM_PHRASE,
-    market: values.QT_MARKET as 'paper' | 'binance',
+    market: values.QT_MARKET as 'paper' | 'binance' | 'replay',
+    replay: {
+      files: String(values.QT_REPLAY_FILE ?? '').split(',').map((f) => f.trim()).filter(Boolean),
+      speed: values.QT_REPLAY_SPEED as number,
+      from: parseTime(values.QT_REPLAY_FROM as string | undefined),
+      to: parseTime(values.QT_REPLAY_TO as string | undefined),
+    },
     symbols: values.QT_SYMBOLS as string[],
     runtime: {
       batchSize: values.QT_BATCH_SIZE as number,
@@ -259,6 +274,15 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     sources,
     effective,
   };
+}
+
+/** Epoch ms from `1637042400000` or an ISO time (`2021-11-16T06:00Z`, UTC when no zone); undefined when empty. */
+function parseTime(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  if (/^\d+$/.test(v)) return Number(v);
+  const iso = /T/.test(v) && !/(Z|[+-]\d\d:?\d\d)$/.test(v) ? `${v}Z` : v;
+  const t = Date.parse(iso);
+  return Number.isFinite(t) ? t : undefined;
 }
 
 /** The effective configuration with every secret redacted (`qt config show`). */

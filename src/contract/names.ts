@@ -240,6 +240,10 @@ export class Names {
     return `${this.prefix}:rl:state`;
   }
   /** candles the ai_engine keeps per symbol. */
+  /** The last replay's run report (JSON string; `qt up --market replay`, docs/replay.md). */
+  replayReport(): string {
+    return `${this.prefix}:replay:report`;
+  }
   candles(symbol: string): string {
     return `${this.prefix}:candles:${symbol}`;
   }

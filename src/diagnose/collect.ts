@@ -12,7 +12,7 @@ import { collectStreams } from './streams.js';
 import { defaultInputOf, serviceInfos } from './services.js';
 import { policyLimit, positionsSummary } from './positions.js';
 import { funnelOf, minutesOf, stagesFromMetrics, stagesFromRejections, stagesFromStreams } from './metrics.js';
-import type { PipelineSnapshot, RejectionExample } from './read-model.js';
+import type { PipelineSnapshot, RejectionExample, ReplaySummary } from './read-model.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './thresholds.js';
 import { entries, idMs, num, Reader, type Cmd } from './redis-read.js';
 import { auditKeys } from './key-audit.js';
@@ -55,6 +55,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     ['xrevrange', names.stream('stage.rejected'), '+', '-', 'COUNT', sample],
     ['xrevrange', names.stream('dead.letter'), '+', '-', 'COUNT', 200],
     ['xrevrange', names.stream('execution.result'), '+', '-', 'COUNT', 200],
+    ['get', names.replayReport()],
   ];
   const contractStreams = STREAMS.map((s) => ({ key: names.stream(s), name: s as string, known: true }));
   const [audit, contractRes, fixedR] = await Promise.all([
@@ -102,8 +103,8 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
   const r = [...fixedR, ...rest];
   const qtys = audit.qtys;
   unknowns.push(...streamsRes.unknowns);
-  const [infoS, infoM, regExists, regMembers, policyR, killR, rejR, deadR, fillsR] = r;
-  let i = 9;
+  const [infoS, infoM, regExists, regMembers, policyR, killR, rejR, deadR, fillsR, replayR] = r;
+  let i = fixed.length;
 
   // Redis preflight
   const info = typeof infoS!.val === 'string' ? infoS!.val : '';
@@ -221,7 +222,19 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     funnel: funnelOf(stages, streamsRes.streams),
     unknowns: [...new Set(unknowns)],
     commands: rd.commands,
+    replay: parseReplayReport(replayR?.val),
   };
+}
+
+/** The stored replay report (`{prefix}:replay:report`), or null when none or unreadable. */
+function parseReplayReport(v: unknown): ReplaySummary | null {
+  if (typeof v !== 'string') return null;
+  try {
+    const o = JSON.parse(v) as ReplaySummary;
+    return o && typeof o === 'object' && Array.isArray(o.symbols) ? o : null;
+  } catch {
+    return null;
+  }
 }
 
 function order(stage: string): number {

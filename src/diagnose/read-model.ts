@@ -155,6 +155,29 @@ export interface PipelineSnapshot {
   unknowns: string[];
   /** Redis commands this snapshot cost (bounded; independent of stream length) */
   commands: number;
+  /** The last replay's run report (`{prefix}:replay:report`), when a replay ran on this prefix. */
+  replay?: ReplaySummary | null;
+}
+
+/** A replay's run report as stored (src/engine/replay-report.ts `ReplayReport`, plus `finished`). */
+export interface ReplaySummary {
+  symbols: string[];
+  from: number;
+  to: number;
+  speed: number;
+  signals: number;
+  trades: number;
+  wins: number;
+  win_rate: number | null;
+  realized_pnl_usd: number;
+  fees_usd: number;
+  net_pnl_usd: number;
+  max_drawdown_usd: number;
+  max_drawdown_pct: number;
+  open_positions: number;
+  models: { model: string; votes: number; hits: number; hit_rate: number | null }[];
+  generated_at: number;
+  finished?: boolean;
 }
 
 export interface Report extends PipelineSnapshot {

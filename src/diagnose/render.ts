@@ -109,8 +109,20 @@ export class Renderer {
     return r.unknowns.length ? this.c.dim('could not know:\n' + r.unknowns.map((u) => `  - ${u}`).join('\n')) : '';
   }
 
+  replay(r: Report): string {
+    const x = r.replay;
+    if (!x) return '';
+    const pct = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(1)}%`);
+    return [
+      this.c.bold(`replay ${x.symbols.join(', ')} ${new Date(x.from).toISOString()} → ${new Date(x.to).toISOString()} ×${x.speed}${x.finished === false ? ' (stopped early)' : ''}`),
+      `  signals ${n(x.signals)} · trades ${n(x.trades)} · win rate ${pct(x.win_rate)} · realized ${x.realized_pnl_usd.toFixed(2)} USDT · fees ${x.fees_usd.toFixed(2)} USDT · net ${x.net_pnl_usd.toFixed(2)} USDT · max drawdown ${x.max_drawdown_usd.toFixed(2)} USDT (${pct(x.max_drawdown_pct)})`,
+      `  hit rates: ${x.models.map((m) => `${m.model} ${pct(m.hit_rate)} of ${m.votes}`).join(' · ') || 'none judged'}`,
+      '',
+    ].join('\n');
+  }
+
   pipeline(r: Report): string {
-    return [this.header(r), '', this.c.bold('stages'), this.stages(r), '', this.c.bold('funnel'), this.funnel(r), '', this.c.bold('streams'), this.streams(r),
+    return [this.header(r), '', this.replay(r) + this.c.bold('stages'), this.stages(r), '', this.c.bold('funnel'), this.funnel(r), '', this.c.bold('streams'), this.streams(r),
       '', this.c.bold('services'), this.services(r), '', this.positions(r), '', this.c.bold(`findings (${r.findings.length}, worst first)`), this.findings(r.findings),
       '', this.unknowns(r), this.c.dim(`${r.commands} Redis commands`)].join('\n');
   }

@@ -14,6 +14,7 @@ import { connectRedis, preflight } from '../redis/connect.js';
 import { Engine, type EngineDeps } from './engine.js';
 import { ensurePolicy, policyFromConfig } from './state/policy.js';
 import { STAGE_FACTORIES } from './stages/index.js';
+import type { PriceSource } from './market/price-source.js';
 
 export interface DaemonOptions {
   stages?: string;
@@ -26,6 +27,8 @@ export interface DaemonOptions {
   /** Serve Prometheus metrics on this port (loopback unless metricsHost says otherwise). */
   metricsPort?: number;
   metricsHost?: string;
+  /** The market stage's price source, made by the caller (a replay). */
+  priceSource?: PriceSource;
 }
 
 
@@ -72,7 +75,7 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   for (const w of pf.warnings) log.warn(w);
 
   await ensurePolicy(writer, config.names, policyFromConfig(config));
-  const deps: EngineDeps = { config, writer, log, mode };
+  const deps: EngineDeps = { config, writer, log, mode, priceSource: o.priceSource };
   if (names.some((n) => (EXCHANGE_STAGES as readonly string[]).includes(n))) {
     const { createExchange } = await import('./exchange/index.js');
     const exchange = await createExchange(config, writer, log);

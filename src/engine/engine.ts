@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
 import type { Mode } from '../contract/codes.js';
 import type { Logger } from '../log.js';
+import type { PriceSource } from './market/price-source.js';
 import { StageRunner } from './runtime/stage-runner.js';
 import type { AnyStage } from './runtime/types.js';
 
@@ -16,6 +17,8 @@ export interface EngineDeps {
   mode: Mode;
   /** Set by the daemon when a stage needs an exchange (executor, reconciler). */
   exchange?: unknown;
+  /** A price source made by the caller (a replay, whose end `qt up` waits for); else the market stage picks one. */
+  priceSource?: PriceSource;
 }
 
 export type StageFactory = (deps: EngineDeps) => AnyStage | Promise<AnyStage>;

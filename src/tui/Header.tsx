@@ -18,8 +18,16 @@ export interface HeaderProps {
 
 const STATUS_COLOR: Record<string, string> = { ok: 'green', info: 'cyan', warn: 'yellow', crit: 'red' };
 
+/** `REPLAY ×N` when the market feed's heartbeat says it replays recorded candles (its detail `replay ×N at …`). */
+export function replayBadge(report: Report | null | undefined): string | null {
+  const detail = report?.services?.find((s) => s.service === 'market')?.detail ?? '';
+  const m = /^replay ×(\S+)/.exec(detail);
+  return m ? `REPLAY ×${m[1]}` : null;
+}
+
 export function Header({ report, endpoint, prefix, reconnecting, error, updatedAt, now, view, width }: HeaderProps) {
   const mode = report?.mode ?? null;
+  const replay = replayBadge(report);
   const status = report?.status ?? null;
   const kill = report?.kill_switch ?? null;
   return (
@@ -31,6 +39,7 @@ export function Header({ report, endpoint, prefix, reconnecting, error, updatedA
         ) : (
           <Text color={mode === 'DEMO' ? 'yellow' : 'green'} bold>{mode ?? 'MODE ?'}</Text>
         )}
+        {replay ? <Text color="magenta" bold> {replay}</Text> : null}
         <Text dimColor> │ </Text>
         <Text>{endpoint}</Text>
         <Text dimColor> {prefix}</Text>

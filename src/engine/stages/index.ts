@@ -15,7 +15,7 @@ import { createRlAgent } from './rl-agent.js';
 import { createVerifyEnsemble } from './verify-ensemble.js';
 
 export const STAGE_FACTORIES: Record<string, StageFactory> = {
-  market: (deps) => createMarketStage({ config: deps.config }),
+  market: (deps) => createMarketStage({ config: deps.config, source: deps.priceSource }),
   ai_engine: (deps) => createAiEngineStage({ config: deps.config }),
   autonomous_trader: (deps) => createAutonomousTraderStage({ config: deps.config }),
   intent_bridge: (deps) => createIntentBridge({

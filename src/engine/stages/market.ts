@@ -10,6 +10,7 @@ import { toNum } from '../../contract/state.js';
 import { errorMessage, UsageError } from '../../errors.js';
 import { GbmPriceSource } from '../market/gbm.js';
 import type { PriceSource } from '../market/price-source.js';
+import { pipelineIdle } from '../replay-run.js';
 import type { Rejection, StageContext, StateWrite, TickerStage, TickResult } from '../runtime/types.js';
 
 export interface MarketStageOptions {
@@ -31,17 +32,39 @@ export async function createPriceSource(config: Config): Promise<PriceSource> {
     }
     return mod.createBinancePriceSource(config);
   }
+  if (config.market === 'replay') {
+    const { createReplaySource } = await import('../market/replay.js');
+    return createReplaySource({ ...config.replay, tickMs: config.market_.tickMs });
+  }
   return new GbmPriceSource({ seed: config.market_.seed });
+}
+
+function isReplay(s: PriceSource): boolean {
+  return s.source === 'replay';
+}
+
+/** A source that can run out (a replay): once finished, the feed writes nothing and rejects nothing. */
+function isFinished(s: PriceSource): boolean {
+  return (s as { progress?: () => { finished: boolean } }).progress?.().finished === true;
 }
 
 function isResumable(s: PriceSource): s is PriceSource & { resume(last: Map<string, number>): void } {
   return typeof (s as { resume?: unknown }).resume === 'function';
 }
 
+/**
+ * A replay waits for the pipeline to handle what the last price caused before it plays the next
+ * one, for at most this long in a row; a pipeline that stays busy longer (a stage not running)
+ * turns the wait off for the rest of the run, with a warning.
+ */
+export const REPLAY_MAX_HOLD_MS = 3000;
+
 export function createMarketStage(o: MarketStageOptions): TickerStage {
   const { config } = o;
   const symbols = config.symbols;
   let source = o.source;
+  let holdingSince = 0;
+  let holdOff = false;
 
   return {
     name: 'market',
@@ -62,11 +85,31 @@ export function createMarketStage(o: MarketStageOptions): TickerStage {
         if (last.size) ctx.log.info('market continues from the last written prices', { symbols: last.size });
       }
       ctx.log.info('market feed', { source: source.source, symbols: symbols.length, tick_ms: config.market_.tickMs });
+      const p = (source as { progress?: () => { from: number; to: number; points: number; speed: number; effectiveSpeed: number } }).progress?.();
+      if (p) {
+        ctx.log.info(`replay ${new Date(p.from).toISOString()} → ${new Date(p.to).toISOString()}: ${p.points} price points at ×${p.speed}${p.effectiveSpeed < p.speed ? ` (played at ×${Math.round(p.effectiveSpeed)}: one point per tick)` : ''}`);
+      }
     },
 
     async tick(ctx: StageContext): Promise<TickResult> {
       const now = ctx.now();
+      if (!holdOff && isReplay(source!)) {
+        const idle = await pipelineIdle(ctx.redis, ctx.names).catch(() => true);
+        if (!idle) {
+          holdingSince ||= now;
+          if (now - holdingSince < REPLAY_MAX_HOLD_MS) return { state: [], rejections: [], in: 0, out: 0 };
+          holdOff = true;
+          ctx.log.warn(`replay: the pipeline stayed busy for ${REPLAY_MAX_HOLD_MS} ms; the replay goes on without waiting for it (a stage not running?)`);
+        }
+        holdingSince = 0;
+      }
       const quotes = await source!.quotes(symbols, now);
+      const rp = (source as { progress?: () => { at: number; points: number; pointsDone: number; finished: boolean; effectiveSpeed: number } }).progress?.();
+      if (rp) {
+        const pct = rp.points ? Math.floor((100 * rp.pointsDone) / rp.points) : 100;
+        ctx.setStatus('running', `replay ×${Math.round(rp.effectiveSpeed)} at ${new Date(rp.at).toISOString().slice(0, 16)}Z (${pct}%${rp.finished ? ', finished' : ''})`);
+      }
+      if (quotes.size === 0 && isFinished(source!)) return { state: [], rejections: [], in: 0, out: 0 };
       const state: StateWrite[] = [];
       const rejections: Rejection[] = [];
       for (const sym of symbols) {
@@ -77,7 +120,8 @@ export function createMarketStage(o: MarketStageOptions): TickerStage {
         }
         const mark = q.mark > 0 && Number.isFinite(q.mark) ? q.mark : q.price;
         const key = ctx.names.price(sym);
-        const fields = { price: formatNumber(q.price), mark: formatNumber(mark), ts: String(Math.trunc(q.ts || now)), source: source!.source };
+        const fields: Record<string, string> = { price: formatNumber(q.price), mark: formatNumber(mark), ts: String(Math.trunc(q.ts || now)), source: source!.source };
+        if (q.marketTs !== undefined) fields.market_ts = String(Math.trunc(q.marketTs));
         state.push((tx) => void tx.hset(key, fields));
       }
       return { state, rejections, in: symbols.length, out: state.length };
