@@ -5,6 +5,7 @@
  * with a bounded number of pipelined, read-only Redis commands.
  */
 import type { FindingCode, Mode, Severity, Status } from '../contract/codes.js';
+import type { GroupTrend } from './trend.js';
 
 export interface Finding {
   code: FindingCode;
@@ -61,6 +62,8 @@ export interface StreamInfo {
   last_entry_ms: number | null;
   age_s: number | null;
   entries_added: number | null;
+  /** the newest entry's id ('' when empty; optional addition) */
+  last_id?: string;
   groups: GroupInfo[];
   /** is this one of the contract's streams */
   known: boolean;
@@ -160,4 +163,8 @@ export interface PipelineSnapshot {
 export interface Report extends PipelineSnapshot {
   status: Status;
   findings: Finding[];
+  /** each group's trend by Burrow's rules, when sampled (`--sample`, the console, metrics history; optional addition) */
+  trends?: GroupTrend[];
+  /** how `--sample` sampled: duration, looks, interval (ms), Redis commands, allowed lag */
+  sample?: { duration_ms: number; samples: number; interval_ms: number; commands: number; allowed_lag: number };
 }
