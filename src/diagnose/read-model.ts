@@ -6,6 +6,7 @@
  */
 import type { FindingCode, Mode, Severity, Status } from '../contract/codes.js';
 import type { GroupTrend } from './trend.js';
+import type { SilentEvidence } from './service-input.js';
 
 export interface Finding {
   code: FindingCode;
@@ -84,6 +85,10 @@ export interface ServiceInfo {
   mode: string | null;
   pid: string | null;
   host: string | null;
+  /** why it counts as silent: its input's groups and what waits there (optional addition) */
+  silent?: SilentEvidence;
+  /** epoch ms of a clean stop (its last beat said `stopping`): status is `down` (optional addition) */
+  stopped_at?: number;
 }
 
 export interface PositionRow {
