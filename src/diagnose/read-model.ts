@@ -163,13 +163,13 @@ export interface PipelineSnapshot {
   unknowns: string[];
   /** Redis commands this snapshot cost (bounded; independent of stream length) */
   commands: number;
+  /** each group's trend by Burrow's rules: from the engine's per-minute records, `--sample`, or the console (optional addition) */
+  trends?: GroupTrend[];
 }
 
 export interface Report extends PipelineSnapshot {
   status: Status;
   findings: Finding[];
-  /** each group's trend by Burrow's rules, when sampled (`--sample`, the console, metrics history; optional addition) */
-  trends?: GroupTrend[];
   /** how `--sample` sampled: duration, looks, interval (ms), Redis commands, allowed lag */
   sample?: { duration_ms: number; samples: number; interval_ms: number; commands: number; allowed_lag: number };
 }
