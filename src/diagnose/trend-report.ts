@@ -3,16 +3,15 @@
  * the duration and judged by Burrow's rules (trend.ts), its GROUP_TREND findings merged in.
  */
 import type { Config } from '../config/config.js';
-import { worstSeverity } from '../contract/codes.js';
 import { UnavailableError, UsageError, errorMessage } from '../errors.js';
 import { scrub } from '../config/redact.js';
 import { collectSnapshot } from './collect.js';
-import type { Finding, Report } from './read-model.js';
+import type { Report } from './read-model.js';
 import { buildReport } from './report.js';
 import { withRedis } from './session.js';
 import type { Thresholds } from './thresholds.js';
-import { DEFAULT_TREND, trendFindings, type TrendOptions } from './trend.js';
-import { sampleTrends } from './trend-sample.js';
+import { DEFAULT_TREND, type TrendOptions } from './trend.js';
+import { sampleTrends, withTrends } from './trend-sample.js';
 
 /** Environment of the trend rules: `QT_DIAG_TREND_ALLOWED_LAG` (entries, default 0: Burrow's). */
 export const TREND_ENV = { allowedLag: 'QT_DIAG_TREND_ALLOWED_LAG' } as const;
@@ -29,18 +28,6 @@ export function trendOptions(env: NodeJS.ProcessEnv = process.env): TrendOptions
 /** Bounds of `--sample`: at least 1 s (five looks), at most 1 h. */
 export const SAMPLE_MIN_MS = 1000;
 export const SAMPLE_MAX_MS = 3600_000;
-
-const sevRank = { crit: 3, warn: 2, info: 1 } as const;
-export function sortFindings(f: Finding[]): Finding[] {
-  return f.sort((a, b) => sevRank[b.severity] - sevRank[a.severity] || a.code.localeCompare(b.code) || a.subject.localeCompare(b.subject));
-}
-
-/** Adds trends and their GROUP_TREND findings to a report (status recomputed). */
-export function withTrends(r: Report, trends: NonNullable<Report['trends']>, opts: TrendOptions, sample?: Report['sample']): Report {
-  const findings = sortFindings([...r.findings.filter((f) => f.code !== 'GROUP_TREND'), ...trendFindings(trends, opts)]);
-  const w = worstSeverity(findings.map((f) => f.severity));
-  return { ...r, findings, status: w === 'info' ? 'ok' : w, trends, ...(sample ? { sample } : {}) };
-}
 
 /** The report with every group sampled over `sampleMs`. Exit-3 error when Redis fails mid-way. */
 export async function sampledReportOf(cfg: Config, windowMs: number, th: Thresholds, sampleMs: number, opts: TrendOptions = trendOptions()): Promise<Report> {

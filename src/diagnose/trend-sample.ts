@@ -9,7 +9,9 @@
 import type { Redis } from 'ioredis';
 import type { GroupInfo, Report, StreamInfo } from './read-model.js';
 import { num, str, replyMap, Reader, type Cmd } from './redis-read.js';
-import { compareIds, DEFAULT_TREND, evaluateTrend, type GroupTrend, type TrendOptions, type TrendSample } from './trend.js';
+import { worstSeverity } from '../contract/codes.js';
+import type { Finding } from './read-model.js';
+import { compareIds, DEFAULT_TREND, evaluateTrend, trendFindings, type GroupTrend, type TrendOptions, type TrendSample } from './trend.js';
 
 /** Groups with more consumers than this are sampled without XINFO CONSUMERS (activity then comes from position moves only). */
 export const CONSUMER_READ_CAP = 200;
@@ -168,4 +170,28 @@ export function sampleFromReport(at: number, s: StreamInfo, g: GroupInfo): Trend
     };
   }
   return sampleOf(at, { lastId: s.last_id, length: s.length, entriesAdded: s.entries_added }, g, minIdle);
+}
+
+const sevRank = { crit: 3, warn: 2, info: 1 } as const;
+/** Findings worst first, then by code and subject (the order of findingsOf). */
+export function sortFindings(f: Finding[]): Finding[] {
+  return f.sort((a, b) => sevRank[b.severity] - sevRank[a.severity] || a.code.localeCompare(b.code) || a.subject.localeCompare(b.subject));
+}
+
+/** Replaces a report's trends and GROUP_TREND findings with `trends` (status recomputed). */
+export function withTrends(r: Report, trends: GroupTrend[], opts: TrendOptions = DEFAULT_TREND, sample?: Report['sample']): Report {
+  const findings = sortFindings([...r.findings.filter((f) => f.code !== 'GROUP_TREND'), ...trendFindings(trends, opts)]);
+  const w = worstSeverity(findings.map((f) => f.severity));
+  return { ...r, findings, status: w === 'info' ? 'ok' : w, trends, ...(sample ? { sample } : {}) };
+}
+
+/**
+ * The console's view of a fresh report: its samples kept so far judged per group; where
+ * the console's window is not yet full, the trend from the engine's records (if any) stands.
+ */
+export function withConsoleTrends(r: Report, h: TrendHistory, opts: TrendOptions = DEFAULT_TREND): Report {
+  h.add(r);
+  const fromMetrics = new Map((r.trends ?? []).map((t) => [`${t.stream}\u0000${t.group}`, t]));
+  const trends = h.trends(opts).map((t) => (t.rule === 0 ? (fromMetrics.get(`${t.stream}\u0000${t.group}`) ?? t) : t));
+  return withTrends(r, trends, opts);
 }
