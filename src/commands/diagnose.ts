@@ -6,7 +6,7 @@ const WHAT = ['pipeline', 'streams', 'services', 'positions', 'rejections'] as c
 type What = (typeof WHAT)[number];
 
 const CODES: Record<Exclude<What, 'pipeline'>, string[]> = {
-  streams: ['STREAM_STALE', 'GROUP_STARVING', 'STREAM_UNCONSUMED', 'GROUP_LAGGING', 'PENDING_STUCK', 'CONSUMER_DEAD', 'DEAD_LETTERS', 'REDIS_CONFIG'],
+  streams: ['STREAM_STALE', 'GROUP_STARVING', 'STREAM_UNCONSUMED', 'GROUP_LAGGING', 'PENDING_STUCK', 'CONSUMER_DEAD', 'DEAD_LETTERS', 'REDIS_CONFIG', 'GROUP_TREND'],
   services: ['SERVICE_DOWN', 'SERVICE_SILENT', 'SERVICE_FAILED', 'SERVICE_DEGRADED', 'SERVICES_UNKNOWN', 'EXCHANGE_AUTH_FAILED'],
   positions: ['GHOST_KEYS', 'POSITION_LIMIT_BLOCKING', 'POSITION_DRIFT', 'KILL_SWITCH_ON'],
   rejections: ['STAGE_REJECTING', 'CONTRACT_MISMATCH', 'STAGE_NO_OUTPUT', 'POSITION_LIMIT_BLOCKING', 'EXCHANGE_AUTH_FAILED', 'DEAD_LETTERS'],
@@ -18,6 +18,7 @@ interface Args {
   json?: boolean;
   stage?: string;
   reason?: string;
+  sample?: string;
 }
 
 export const diagnose: QtCommand<Args> = {
@@ -29,16 +30,18 @@ export const diagnose: QtCommand<Args> = {
       .option('window', { type: 'string', default: '3h', describe: 'time window for stage numbers and rejections (30m, 3h, 1d)' })
       .option('json', { type: 'boolean', describe: 'print JSON (contract shape)' })
       .option('stage', { type: 'string', describe: 'rejections: only this stage (its counts, examples and findings)' })
-      .option('reason', { type: 'string', describe: 'rejections: only this reason code' }),
+      .option('reason', { type: 'string', describe: 'rejections: only this reason code' })
+      .option('sample', { type: 'string', describe: 'streams: sample every group over this duration (3s, 1m) and judge its trend by Burrow\'s rules' }),
   async run(argv) {
     const windowMs = parseDuration(argv.window, '--window');
+    const sampleMs = argv.sample === undefined ? null : sampleDuration(argv.sample, argv.what);
     const { resolveThresholds } = await import('../diagnose/thresholds.js');
     const { thresholds, problems } = resolveThresholds();
     if (problems.length) throw new UsageError('invalid diagnostics thresholds', problems);
     const cfg = await configFrom(argv);
     const { reportOf } = await import('../diagnose/session.js');
     const { exitCodeForStatus, worstSeverity } = await import('../contract/codes.js');
-    const r = await reportOf(cfg, windowMs, thresholds);
+    const r = sampleMs === null ? await reportOf(cfg, windowMs, thresholds) : await (await import('../diagnose/trend-report.js')).sampledReportOf(cfg, windowMs, thresholds, sampleMs);
     const inView = argv.what === 'pipeline' ? r.findings : r.findings.filter((f) => CODES[argv.what as Exclude<What, 'pipeline'>].includes(f.code));
     // rejections --stage S: only the findings about S (its subject names it, or its evidence)
     const aboutStage = (f: (typeof r.findings)[number]) =>
@@ -56,7 +59,7 @@ export const diagnose: QtCommand<Args> = {
       const base = { generated_at: r.generated_at, window_s: r.window_s, prefix: r.prefix, status };
       const body =
         argv.what === 'pipeline' ? r
-          : argv.what === 'streams' ? { ...base, streams: r.streams, findings }
+          : argv.what === 'streams' ? { ...base, streams: r.streams, ...(r.trends ? { sample: r.sample, trends: r.trends } : {}), findings }
             : argv.what === 'services' ? { ...base, registry_known: r.registry_known, services: r.services, findings }
               : argv.what === 'positions' ? { ...base, positions: r.positions, findings }
                 : { ...base, ...rejections(), findings };
@@ -67,7 +70,7 @@ export const diagnose: QtCommand<Args> = {
     const v = new Renderer();
     const parts: string[] =
       argv.what === 'pipeline' ? [v.pipeline(r)]
-        : argv.what === 'streams' ? [v.header(r), v.streams(r)]
+        : argv.what === 'streams' ? [v.header(r), v.streams(r), ...(r.trends ? ['', (await import('../diagnose/trend-render.js')).renderTrends(r, v)] : [])]
           : argv.what === 'services' ? [v.header(r), v.services(r)]
             : argv.what === 'positions' ? [v.header(r), v.positions(r), v.ghosts(r)]
               : [v.header(r), v.stages({ ...r, stages: r.stages.filter((s) => !argv.stage || s.stage === argv.stage) }), v.rejections(r, argv.stage, argv.reason)];
@@ -76,3 +79,11 @@ export const diagnose: QtCommand<Args> = {
     return exitCodeForStatus(status);
   },
 };
+
+/** `--sample DURATION`: only with `streams`, from 1 s to 1 h; a mistake is one line naming the flag. */
+function sampleDuration(raw: string, what: What): number {
+  if (what !== 'streams') throw new UsageError(`--sample: only \`qt diagnose streams\` samples groups (got \`qt diagnose ${what}\`)`);
+  const ms = parseDuration(raw, '--sample');
+  if (ms < 1000 || ms > 3600_000) throw new UsageError(`--sample: expected a duration from 1s to 1h (got ${JSON.stringify(raw)})`);
+  return ms;
+}

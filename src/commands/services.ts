@@ -14,10 +14,13 @@ export const services: QtCommand<{ action: 'forget'; name: string; force?: boole
     const cfg = await configFrom(argv);
     const { withRedis } = await import('../diagnose/session.js');
     return withRedis(cfg, async (redis) => {
-      const [beating, member] = await Promise.all([redis.exists(cfg.names.service(argv.name)), redis.sismember(cfg.names.registry(), argv.name)]);
+      const [[status, stoppedAt], member] = await Promise.all([redis.hmget(cfg.names.service(argv.name), 'status', 'stopped_at'), redis.sismember(cfg.names.registry(), argv.name)]);
       if (!member) throw new UsageError(`${argv.name} is not in the registry ${cfg.names.registry()}`);
+      // the kept last beat of a clean stop (`stopped_at`) is not a live heartbeat
+      const beating = status !== null && !stoppedAt;
       if (beating && !argv.force) throw new UsageError(`${argv.name} still has a live heartbeat: stop it first (or --force)`);
       await redis.srem(cfg.names.registry(), argv.name);
+      if (stoppedAt) await redis.del(cfg.names.service(argv.name));
       process.stdout.write(`forgot ${argv.name}: no longer expected to run\n`);
       return 0;
     });

@@ -60,6 +60,7 @@ export const FINDING_CODES = [
   'REDIS_CONFIG',
   'SERVICES_UNKNOWN',
   'KILL_SWITCH_ON',
+  'GROUP_TREND',
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 

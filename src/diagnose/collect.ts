@@ -16,6 +16,8 @@ import type { PipelineSnapshot, RejectionExample, ReplaySummary } from './read-m
 import { DEFAULT_THRESHOLDS, type Thresholds } from './thresholds.js';
 import { entries, idMs, num, Reader, type Cmd } from './redis-read.js';
 import { auditKeys } from './key-audit.js';
+import { trendsFromMetrics } from './trend-history.js';
+import type { TrendOptions } from './trend.js';
 
 export interface CollectOptions {
   windowMs: number;
@@ -27,6 +29,8 @@ export interface CollectOptions {
   sortGhosts?: boolean;
   /** newest rejections read for examples (XREVRANGE COUNT) */
   rejectionSample?: number;
+  /** Burrow's rule options for the trends from history (default: allowed lag 0) */
+  trend?: TrendOptions;
 }
 
 function hash(v: unknown): Record<string, string> | null {
@@ -200,6 +204,8 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     else stages.push(s);
   }
   stages.sort((a, b) => order(a.stage) - order(b.stage));
+  // each of our groups' trend from the engine's per-minute position records (trend-history.ts)
+  const trends = trendsFromMetrics(metricHashes, streamsRes.streams, now, opts.trend);
 
   for (const c of rd.denied) unknowns.push(`${c}: denied by this Redis user's ACL`);
   const modes = [...beats.values()].map((h) => String(h.mode ?? '').toUpperCase()).filter((m): m is Mode => (MODES as readonly string[]).includes(m));
@@ -223,6 +229,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     unknowns: [...new Set(unknowns)],
     commands: rd.commands,
     replay: parseReplayReport(replayR?.val),
+    ...(trends.length ? { trends } : {}),
   };
 }
 

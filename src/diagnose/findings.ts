@@ -9,6 +9,8 @@ import { defaultInputOf } from './services.js';
 import { firstGhosts } from './positions.js';
 import { deadLetterTrim } from './dead-letter-trim.js';
 import { STAGES, STAGE_INPUT } from '../contract/names.js';
+import { trendFindings } from './trend.js';
+import { reasonsEvidence, reasonsText, silentWhy, stoppedFinding } from './findings-why.js';
 
 const AUTH_RE = /(?<![\d.])401(?![\d.])(?=\D*(unauthori|-201[45]|auth|api))|http\s*401\b|-2015|-2014|unauthori[sz]ed|invalid api[- ]?key|auth_failed/i;
 const MISMATCH = new Set(['schema_invalid', 'invalid_quantity']);
@@ -44,7 +46,7 @@ const sevRank = { crit: 3, warn: 2, info: 1 } as const;
 export function findingsOf(snap: PipelineSnapshot, th: Thresholds): Finding[] {
   const out: Finding[] = [...streamFindings(snap, th)];
   for (const s of snap.stages) out.push(...stageFindings(s, snap, th));
-  out.push(...serviceFindings(snap), ...positionFindings(snap), ...miscFindings(snap));
+  out.push(...serviceFindings(snap), ...positionFindings(snap), ...miscFindings(snap), ...trendFindings(snap.trends ?? []));
   return out.sort((a, b) => sevRank[b.severity] - sevRank[a.severity] || a.code.localeCompare(b.code) || a.subject.localeCompare(b.subject));
 }
 
@@ -73,7 +75,7 @@ function stageFindings(s: StageStats, snap: PipelineSnapshot, th: Thresholds): F
     const top = s.top_reasons.find((r) => !FILTER_REASONS.has(r.reason));
     out.push({
       code: 'STAGE_REJECTING', severity: share >= th.rejectCrit ? 'crit' : 'warn', subject: s.stage,
-      message: `${s.stage} rejected ${pct(share)} of its input ${scope} (${failing} of ${s.in}${filtered ? `, besides ${filtered} filtered by design` : ''})` + (top ? `, mostly ${top.reason} (${top.count})` : ''),
+      message: `${s.stage} rejected ${pct(share)} of its input ${scope} (${failing} of ${s.in}${filtered ? `, besides ${filtered} filtered by design` : ''})` + (top ? `, mostly ${top.reason} (${top.count})` : '') + `; top reasons: ${reasonsText(s)}`,
       evidence: { in: s.in, out: s.out, rejected: s.rejected, filtered_by_design: filtered, share, top_reasons: reasons, source: s.source },
       fix: top ? (REASON_FIX[top.reason] ?? `look at the example payloads: \`qt diagnose rejections --stage ${s.stage} --reason ${top.reason}\``) : `\`qt diagnose rejections --stage ${s.stage}\``,
     });
@@ -113,8 +115,8 @@ function stageFindings(s: StageStats, snap: PipelineSnapshot, th: Thresholds): F
   if (s.source === 'metrics' && s.in >= th.minSample && s.out === 0 && (s.stage in STAGE_INPUT || !(STAGES as readonly string[]).includes(s.stage))) {
     out.push({
       code: 'STAGE_NO_OUTPUT', severity: 'crit', subject: s.stage,
-      message: `${s.stage} took ${s.in} inputs ${scope} and produced nothing (${s.rejected} rejected, ${s.dead} dead-lettered, ${s.errors} errors)`,
-      evidence: { in: s.in, out: s.out, rejected: s.rejected, dead: s.dead, errors: s.errors, source: s.source },
+      message: `${s.stage} took ${s.in} inputs ${scope} and produced nothing (${s.rejected} rejected, ${s.dead} dead-lettered, ${s.errors} errors)` + (s.rejected ? `; top reasons: ${reasonsText(s)}` : ''),
+      evidence: { in: s.in, out: s.out, rejected: s.rejected, dead: s.dead, errors: s.errors, source: s.source, top_reasons: reasonsEvidence(s) },
       fix: s.rejected ? `see its rejections: \`qt diagnose rejections --stage ${s.stage}\`` : `check the stage's output stream name and its service log; \`qt diagnose streams\` shows where entries go`,
     });
   }
@@ -132,8 +134,10 @@ function serviceFindings(snap: PipelineSnapshot): Finding[] {
       fix: 'qt services register themselves when they start; for other deployments check their supervisor (systemctl list-units)',
     });
   }
+  const stopped = stoppedFinding(snap);
+  if (stopped) out.push(stopped);
   for (const s of snap.services) {
-    if (s.status === 'down' && s.expected) {
+    if (s.status === 'down' && s.expected && !s.stopped_at) {
       out.push({
         code: 'SERVICE_DOWN', severity: 'crit', subject: s.service,
         message: `${s.service} is expected (in the registry) but has no live heartbeat`,
@@ -157,8 +161,8 @@ function serviceFindings(snap: PipelineSnapshot): Finding[] {
     } else if (s.status === 'silent') {
       out.push({
         code: 'SERVICE_SILENT', severity: 'warn', subject: s.service,
-        message: `${s.service} beats (${fmtAge(s.beat_age_s)} ago) but has handled nothing since ${s.last_msg_age_s === null ? 'it started' : `${fmtAge(s.last_msg_age_s)} ago`} while its input ${defaultInputOf(s.service) ?? ''} has newer entries`,
-        evidence: {
+        message: `${s.service} beats (${fmtAge(s.beat_age_s)} ago) but has handled nothing since ${s.last_msg_age_s === null ? 'it started' : `${fmtAge(s.last_msg_age_s)} ago`} ${silentWhy(s).text}`,
+        evidence: { ...silentWhy(s).evidence,
           service: s.service, input_stream: defaultInputOf(s.service) ?? null, beat_age_s: s.beat_age_s, last_msg_age_s: s.last_msg_age_s, processed: s.processed, detail: s.detail,
           stale_streams: snap.streams.filter((x) => x.stale && x.length > 0).map((x) => ({ stream: x.stream, newest_age_s: x.age_s })),
         },

@@ -5,6 +5,8 @@
  * with a bounded number of pipelined, read-only Redis commands.
  */
 import type { FindingCode, Mode, Severity, Status } from '../contract/codes.js';
+import type { GroupTrend } from './trend.js';
+import type { SilentEvidence } from './service-input.js';
 
 export interface Finding {
   code: FindingCode;
@@ -61,6 +63,8 @@ export interface StreamInfo {
   last_entry_ms: number | null;
   age_s: number | null;
   entries_added: number | null;
+  /** the newest entry's id ('' when empty; optional addition) */
+  last_id?: string;
   groups: GroupInfo[];
   /** is this one of the contract's streams */
   known: boolean;
@@ -81,6 +85,10 @@ export interface ServiceInfo {
   mode: string | null;
   pid: string | null;
   host: string | null;
+  /** why it counts as silent: its input's groups and what waits there (optional addition) */
+  silent?: SilentEvidence;
+  /** epoch ms of a clean stop (its last beat said `stopping`): status is `down` (optional addition) */
+  stopped_at?: number;
 }
 
 export interface PositionRow {
@@ -155,6 +163,8 @@ export interface PipelineSnapshot {
   unknowns: string[];
   /** Redis commands this snapshot cost (bounded; independent of stream length) */
   commands: number;
+  /** each group's trend by Burrow's rules: from the engine's per-minute records, `--sample`, or the console (optional addition) */
+  trends?: GroupTrend[];
   /** The last replay's run report (`{prefix}:replay:report`), when a replay ran on this prefix. */
   replay?: ReplaySummary | null;
 }
@@ -183,4 +193,6 @@ export interface ReplaySummary {
 export interface Report extends PipelineSnapshot {
   status: Status;
   findings: Finding[];
+  /** how `--sample` sampled: duration, looks, interval (ms), Redis commands, allowed lag */
+  sample?: { duration_ms: number; samples: number; interval_ms: number; commands: number; allowed_lag: number };
 }

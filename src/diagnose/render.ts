@@ -65,7 +65,7 @@ export class Renderer {
     if (!r.services.length) return `services: no heartbeats${r.registry_known ? '' : ' and no registry (expected services unknown)'}`;
     const t = this.table(['service', 'status', 'beat', 'last msg', 'processed', 'errors', 'last error / detail']);
     for (const s of r.services) {
-      const st = s.status === 'running' ? this.c.green(s.status) : ['failed', 'down'].includes(s.status) ? this.c.red(s.status) : this.c.yellow(s.status);
+      const st = s.stopped_at ? this.c.cyan(`stopped ${new Date(s.stopped_at).toISOString().slice(0, 16)}Z`) : s.status === 'running' ? this.c.green(s.status) : ['failed', 'down'].includes(s.status) ? this.c.red(s.status) : this.c.yellow(s.status);
       t.push([s.service + (s.expected ? '' : this.c.dim(' *')), st, s.beat_age_s === null ? '-' : `${fmtAge(s.beat_age_s)} ago`,
         s.last_msg_age_s === null ? '-' : `${fmtAge(s.last_msg_age_s)} ago`, s.processed ?? '-', s.errors ?? '-', clip(s.last_error || s.detail, 50)]);
     }

@@ -6,6 +6,7 @@
 import type { ServiceInfo, StreamInfo } from './read-model.js';
 import { num, str } from './redis-read.js';
 import { STAGE_INPUT, type StageName } from '../contract/names.js';
+import { silentOf } from './service-input.js';
 
 export function serviceInfos(
   beats: Map<string, Record<string, string>>,
@@ -32,13 +33,12 @@ export function serviceInfos(
     const raw = str(h.status).toLowerCase();
     let status: ServiceInfo['status'] =
       raw === 'failed' ? 'failed' : raw === 'degraded' ? 'degraded' : raw === 'stopping' ? 'stopping' : raw === 'starting' ? 'starting' : 'running';
-    if (status === 'running') {
-      // Silent: its input has entries newer than the last message it handled (by more than silentMs).
-      const input = inputOf(name);
-      const s = input ? streams.find((x) => x.stream === input) : undefined;
-      const handled = Math.max(lastMsg ?? 0, 0);
-      if (s && s.last_entry_ms !== null && s.last_entry_ms - handled > silentMs) status = 'silent';
-    }
+    // Silent: it handled nothing for silentMs while its group's backlog waits, or its input has newer entries (service-input.ts).
+    const silent = status === 'running' ? silentOf(name, h, streams, inputOf, now, silentMs) : null;
+    if (silent) status = 'silent';
+    // A clean stop leaves its last beat (`stopping`, `stopped_at`): down, stopped since then.
+    const stoppedAt = raw === 'stopping' ? num(h.stopped_at) : null;
+    if (stoppedAt) status = 'down';
     out.push({
       service: name,
       status,
@@ -52,6 +52,8 @@ export function serviceInfos(
       mode: h.mode ? str(h.mode) : null,
       pid: h.pid ? str(h.pid) : null,
       host: h.host ? str(h.host) : null,
+      ...(silent ? { silent } : {}),
+      ...(stoppedAt ? { stopped_at: stoppedAt } : {}),
     });
   }
   return out;

@@ -68,6 +68,7 @@ export async function collectStreams(
       last_entry_ms: last,
       age_s: age,
       entries_added: num(m['entries-added']),
+      last_id: lastId,
       groups,
       known: k.known,
       stale: age !== null && age * 1000 > staleMs,

@@ -245,9 +245,10 @@ export function createMetrics(o: Omit<MetricsServerOptions, 'port' | 'host'>) {
       }
     }
     for (const s of v.services) {
-      const live = s.beatAt !== undefined;
+      // the kept last beat of a clean stop (status stopping) is not a live service
+      const live = s.beatAt !== undefined && s.status !== 'stopping';
       svcUp.set({ service: s.service }, live ? 1 : 0);
-      if (live) svcAge.set({ service: s.service }, Math.max(0, (now - s.beatAt!) / 1000));
+      if (s.beatAt !== undefined) svcAge.set({ service: s.service }, Math.max(0, (now - s.beatAt!) / 1000));
       if (s.status) svcStatus.set({ service: s.service, status: s.status }, 1);
     }
     posOpen.set(v.positions.open);

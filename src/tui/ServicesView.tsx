@@ -32,7 +32,7 @@ export function ServicesView({ report, filter, selected, detail, width, height }
       {items.length === 0 ? <Text dimColor>{filter ? `no service matches "${filter}"` : 'no services registered or beating'}</Text> : null}
       {rows.map((s, i) => (
         <Text key={s.service} wrap="truncate-end" inverse={start + i === selected}>
-          {(start + i === selected) ? '›' : ' '}{cell(s.service, 18)} <Text color={STATUS_COLOR[s.status]} bold={s.status !== 'running'}>{cell(s.status, 9)}</Text> {cell(age(s.beat_age_s), 5, 'right')}{' '}
+          {(start + i === selected) ? '›' : ' '}{cell(s.service, 18)} <Text color={s.stopped_at ? 'cyan' : STATUS_COLOR[s.status]} bold={s.status !== 'running'}>{cell(s.stopped_at ? 'stopped' : s.status, 9)}</Text> {cell(age(s.beat_age_s), 5, 'right')}{' '}
           {cell(age(s.last_msg_age_s), 5, 'right')} {cell(num(s.processed), 7, 'right')} {cell(num(s.errors), 5, 'right')} {s.last_error ? <Text color="red">{cut(s.last_error, errW)}</Text> : <Text dimColor>{cut(s.detail, errW)}</Text>}
         </Text>
       ))}
@@ -42,7 +42,7 @@ export function ServicesView({ report, filter, selected, detail, width, height }
 
 function ServiceDetail({ s, width, height }: { s: ServiceInfo; width: number; height: number }) {
   const lines = [
-    `${s.service}: ${s.status}${s.expected ? '' : ' (not in the registry)'}  (esc to go back)`,
+    `${s.service}: ${s.stopped_at ? `stopped cleanly at ${new Date(s.stopped_at).toISOString()}` : s.status}${s.expected ? '' : ' (not in the registry)'}  (esc to go back)`,
     `pid ${s.pid ?? '-'}  host ${s.host ?? '-'}  mode ${s.mode ?? '-'}`,
     `last beat ${age(s.beat_age_s)} ago  last message ${age(s.last_msg_age_s)} ago`,
     `processed ${s.processed ?? '-'}  errors ${s.errors ?? '-'}`,

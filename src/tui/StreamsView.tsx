@@ -1,4 +1,4 @@
-/** Streams: length, newest-entry age (stale marked), then each group: consumers, pending, lag; STARVING unmissable. */
+/** Streams: length, newest-entry age (stale marked), then each group: consumers, pending, lag, trend (Burrow); STARVING unmissable. */
 import { Box, Text } from 'ink';
 import { DetailLines } from './DetailLines.js';
 import type { ReactNode } from 'react';
@@ -6,6 +6,19 @@ import type { Report, StreamInfo } from '../diagnose/read-model.js';
 import { age, cell, num, windowOf } from './format.js';
 import type { ViewProps } from './PipelineView.js';
 import { isStarving, itemsOf, starvingOf } from './view-model.js';
+import type { GroupTrend } from '../diagnose/trend.js';
+
+/** The group's trend by Burrow's rules (console samples, or the engine's records), if known. */
+function trendOf(report: Report, stream: string, group: string): GroupTrend | undefined {
+  return report.trends?.find((t) => t.stream === stream && t.group === group);
+}
+
+/** `trend OK` (dim while the window fills), WARN yellow, STALL/STOP/REWIND red. */
+function TrendBadge({ t }: { t: GroupTrend | undefined }) {
+  if (!t) return null;
+  if (t.status === 'OK') return <Text dimColor>{t.rule === 0 ? `trend …${t.samples.length}/${Math.round(t.samples.length / Math.max(t.complete, 0.01))}` : 'trend OK'}</Text>;
+  return <Text color={t.status === 'WARN' ? 'yellow' : 'red'} bold>{`trend ${t.status}`}</Text>;
+}
 
 type Line = { key: string; streamIndex: number; node: (sel: boolean) => ReactNode };
 
@@ -35,6 +48,7 @@ export function StreamsView({ report, filter, selected, detail, width, height }:
           <Text wrap="truncate-end">
             {'   └ '}
             {cell(g.group, Math.max(10, nameW - 4))} {cell(`c ${g.consumers}`, 5)} {cell(`pend ${num(g.pending)}`, 10)} {cell(`lag ${g.lag === null ? '?' : num(g.lag)}`, 10)}{' '}
+            <TrendBadge t={trendOf(report, s.stream, g.group)} />{' '}
             {starving === 'crit' || starving === 'warn' ? (
               <Text backgroundColor="red" color="white" bold> STARVING </Text>
             ) : starving === 'info' ? (
@@ -69,6 +83,8 @@ function StreamDetail({ s, report, width, height }: { s: StreamInfo; report: Rep
   ];
   for (const g of s.groups) {
     lines.push(`group ${g.group}${isStarving(report, s, g) ? '  STARVING' : ''}: consumers ${g.consumers}, pending ${g.pending}, lag ${g.lag ?? '?'}, read ${g.entries_read ?? '?'}, last id ${g.last_delivered_id}`);
+    const t = trendOf(report, s.stream, g.group);
+    if (t) lines.push(`  trend ${t.status}${t.rule === 0 ? ' (window not yet full)' : ''} over ${t.samples.length} samples (${t.source}): ${t.why}; lag ${t.samples.map((x) => (x.lag === null ? '?' : x.lag)).join(' ')}`);
     if (g.oldest_pending_idle_ms !== null) lines.push(`  oldest pending idle ${age(g.oldest_pending_idle_ms / 1000)}`);
     for (const c of g.consumer_details) lines.push(`  consumer ${c.name}: pending ${c.pending}, idle ${age(c.idle_ms / 1000)}`);
   }

@@ -4,11 +4,13 @@
  * least LOAD_SHARE times the last load's duration (a 300 ms load: 1.5 s), so it never
  * keeps Redis busy more than a fifth of the time.
  * When a load fails after data was shown, the console keeps the last report and says
- * "reconnecting…" until a load succeeds again.
+ * "reconnecting…" until a load succeeds again. Each load is also a sample of every consumer
+ * group: the console keeps the newest ten and judges each group's trend (Burrow's rules).
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { Report } from '../diagnose/read-model.js';
 import type { DataSource } from './data-source.js';
+import { TrendHistory, withConsoleTrends } from '../diagnose/trend-sample.js';
 
 export interface SnapshotState {
   report: Report | null;
@@ -33,6 +35,8 @@ export function useSnapshot(source: DataSource, refreshMs: number): SnapshotStat
   const alive = useRef(true);
   const busy = useRef(false);
   const again = useRef(false);
+  // the samples of each group kept while the console is open (one per load): the trend per group
+  const history = useRef(new TrendHistory());
 
   const tick = useCallback(async () => {
     if (busy.current) {
@@ -44,7 +48,7 @@ export function useSnapshot(source: DataSource, refreshMs: number): SnapshotStat
     timer.current = null;
     const t0 = Date.now();
     try {
-      const report = await source.load();
+      const report = withConsoleTrends(await source.load(), history.current);
       if (alive.current) setState((s) => ({ report, reconnecting: false, error: null, updatedAt: Date.now(), loads: s.loads + 1 }));
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);

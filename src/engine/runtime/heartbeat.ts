@@ -49,12 +49,22 @@ export class HeartbeatState {
   }
 }
 
+/**
+ * How long the last beat of a clean stop (`status stopping`, `stopped_at`) is kept, so
+ * diagnostics say "stopped cleanly at T" instead of "no heartbeat" (7 days, in ms).
+ */
+export const STOPPED_BEAT_TTL_MS = 7 * 86_400_000;
+
+/**
+ * Writes the heartbeat hash (TTL three beats) and registers the service. The final beat of
+ * a clean stop (`hb.status === 'stopping'`) adds `stopped_at` (epoch ms) and is kept for
+ * STOPPED_BEAT_TTL_MS; any other beat removes `stopped_at`.
+ */
 export async function beat(redis: Redis, names: Names, hb: HeartbeatState, beatMs: number, now = Date.now()): Promise<void> {
   const key = names.service(hb.service);
-  await redis
-    .multi()
-    .hset(key, hb.fields(now))
-    .pexpire(key, beatMs * 3)
-    .sadd(names.registry(), hb.service)
-    .exec();
+  const stopped = hb.status === 'stopping';
+  const tx = redis.multi();
+  if (stopped) tx.hset(key, { ...hb.fields(now), stopped_at: String(now) }).pexpire(key, STOPPED_BEAT_TTL_MS);
+  else tx.hset(key, hb.fields(now)).hdel(key, 'stopped_at').pexpire(key, beatMs * 3);
+  await tx.sadd(names.registry(), hb.service).exec();
 }

@@ -16,6 +16,7 @@ import {
   addDeadLetter, addMetrics, addOutputs, addRejection, addState, emptyCounts, flushBatched, type Caps, type MetricCounts,
 } from './commit.js';
 import { beat, HeartbeatState } from './heartbeat.js';
+import { recordGroupLag } from './lag-record.js';
 import { isConsumer, type AnyStage, type ConsumerStage, type Delivery, type Outcome, type StageContext, type TickerStage } from './types.js';
 
 export interface RunnerDeps {
@@ -227,6 +228,8 @@ export class StageRunner {
   private async safeBeat(): Promise<void> {
     try {
       await beat(this.d.writer, this.d.names, this.hb, this.d.heartbeatMs);
+      // where its group stands, for the trend of `qt health` (lag-record.ts)
+      if (isConsumer(this.stage) && this.hb.status !== 'stopping') await recordGroupLag(this.d.writer, this.d.names, this.stage.name, this.d.names.stream(this.stage.input), this.d.names.group(this.stage.name));
     } catch (e) {
       this.log.debug('heartbeat failed', { error: errorMessage(e) });
     }
