@@ -37,15 +37,15 @@ export const diagnose: QtCommand<Args> = {
     if (problems.length) throw new UsageError('invalid diagnostics thresholds', problems);
     const cfg = await configFrom(argv);
     const { reportOf } = await import('../diagnose/session.js');
-    const { exitCodeForStatus, worstSeverity } = await import('../contract/codes.js');
+    const { exitCodeForStatus } = await import('../contract/codes.js');
+    const { verdictOf } = await import('../diagnose/report.js');
     const r = await reportOf(cfg, windowMs, thresholds);
     const inView = argv.what === 'pipeline' ? r.findings : r.findings.filter((f) => CODES[argv.what as Exclude<What, 'pipeline'>].includes(f.code));
     // rejections --stage S: only the findings about S (its subject names it, or its evidence)
     const aboutStage = (f: (typeof r.findings)[number]) =>
       f.subject.split(/\s+|→/).includes(argv.stage!) || (f.evidence as { stage?: unknown }).stage === argv.stage;
     const findings = argv.what === 'rejections' && argv.stage ? inView.filter(aboutStage) : inView;
-    const w = worstSeverity(findings.map((f) => f.severity));
-    const status = w === 'info' ? 'ok' : w;
+    const status = verdictOf(findings.map((f) => f.severity), r);
     const rejections = () => {
       const latest = r.rejections.latest.filter((x) => (!argv.stage || x.stage === argv.stage) && (!argv.reason || x.reason === argv.reason));
       const stages = r.stages.filter((s) => !argv.stage || s.stage === argv.stage)
