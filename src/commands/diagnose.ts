@@ -6,7 +6,8 @@ const WHAT = ['pipeline', 'streams', 'services', 'positions', 'rejections'] as c
 type What = (typeof WHAT)[number];
 
 const CODES: Record<Exclude<What, 'pipeline'>, string[]> = {
-  streams: ['STREAM_STALE', 'GROUP_STARVING', 'STREAM_UNCONSUMED', 'GROUP_LAGGING', 'PENDING_STUCK', 'CONSUMER_DEAD', 'DEAD_LETTERS', 'REDIS_CONFIG'],
+  streams: ['STREAM_STALE', 'GROUP_STARVING', 'STREAM_UNCONSUMED', 'GROUP_LAGGING', 'PENDING_STUCK', 'CONSUMER_DEAD', 'DEAD_LETTERS', 'REDIS_CONFIG',
+    'LAG_UNRELIABLE', 'ENTRIES_TRIMMED', 'PENDING_POISON', 'PENDING_ORPHANED', 'CONSUMER_LEAK'],
   services: ['SERVICE_DOWN', 'SERVICE_SILENT', 'SERVICE_FAILED', 'SERVICE_DEGRADED', 'SERVICES_UNKNOWN', 'EXCHANGE_AUTH_FAILED'],
   positions: ['GHOST_KEYS', 'POSITION_LIMIT_BLOCKING', 'POSITION_DRIFT', 'KILL_SWITCH_ON'],
   rejections: ['STAGE_REJECTING', 'CONTRACT_MISMATCH', 'STAGE_NO_OUTPUT', 'POSITION_LIMIT_BLOCKING', 'EXCHANGE_AUTH_FAILED', 'DEAD_LETTERS'],
@@ -53,7 +54,7 @@ export const diagnose: QtCommand<Args> = {
       return { total_in_window: r.rejections.total_in_window, stages, latest };
     };
     if (argv.json) {
-      const base = { generated_at: r.generated_at, window_s: r.window_s, prefix: r.prefix, status };
+      const base = { generated_at: r.generated_at, window_s: r.window_s, prefix: r.prefix, status, ...(r.blind_spots?.length ? { blind_spots: r.blind_spots } : {}) };
       const body =
         argv.what === 'pipeline' ? r
           : argv.what === 'streams' ? { ...base, streams: r.streams, findings }

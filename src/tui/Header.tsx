@@ -16,7 +16,7 @@ export interface HeaderProps {
   width: number;
 }
 
-const STATUS_COLOR: Record<string, string> = { ok: 'green', info: 'cyan', warn: 'yellow', crit: 'red' };
+const STATUS_COLOR: Record<string, string> = { ok: 'green', info: 'cyan', warn: 'yellow', crit: 'red', unknown: 'magenta' };
 
 export function Header({ report, endpoint, prefix, reconnecting, error, updatedAt, now, view, width }: HeaderProps) {
   const mode = report?.mode ?? null;
