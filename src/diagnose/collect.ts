@@ -230,7 +230,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
 }
 
 /** SCAN pages (COUNT 1000) read at most when looking for other prefixes that hold streams. */
-export const PREFIX_SCAN_PAGES = 50;
+export const PREFIX_SCAN_PAGES = 200;
 
 /**
  * Nothing at all under the prefix: unknown, never OK. Names the prefixes of this Redis that
