@@ -6,7 +6,8 @@ const WHAT = ['pipeline', 'streams', 'services', 'positions', 'rejections'] as c
 type What = (typeof WHAT)[number];
 
 const CODES: Record<Exclude<What, 'pipeline'>, string[]> = {
-  streams: ['STREAM_STALE', 'GROUP_STARVING', 'STREAM_UNCONSUMED', 'GROUP_LAGGING', 'PENDING_STUCK', 'CONSUMER_DEAD', 'DEAD_LETTERS', 'REDIS_CONFIG', 'GROUP_TREND'],
+  streams: ['STREAM_STALE', 'GROUP_STARVING', 'STREAM_UNCONSUMED', 'GROUP_LAGGING', 'PENDING_STUCK', 'CONSUMER_DEAD', 'DEAD_LETTERS', 'REDIS_CONFIG',
+    'LAG_UNRELIABLE', 'ENTRIES_TRIMMED', 'PENDING_POISON', 'PENDING_ORPHANED', 'CONSUMER_LEAK', 'GROUP_TREND'],
   services: ['SERVICE_DOWN', 'SERVICE_SILENT', 'SERVICE_FAILED', 'SERVICE_DEGRADED', 'SERVICES_UNKNOWN', 'EXCHANGE_AUTH_FAILED'],
   positions: ['GHOST_KEYS', 'POSITION_LIMIT_BLOCKING', 'POSITION_DRIFT', 'KILL_SWITCH_ON'],
   rejections: ['STAGE_REJECTING', 'CONTRACT_MISMATCH', 'STAGE_NO_OUTPUT', 'POSITION_LIMIT_BLOCKING', 'EXCHANGE_AUTH_FAILED', 'DEAD_LETTERS'],
@@ -40,15 +41,15 @@ export const diagnose: QtCommand<Args> = {
     if (problems.length) throw new UsageError('invalid diagnostics thresholds', problems);
     const cfg = await configFrom(argv);
     const { reportOf } = await import('../diagnose/session.js');
-    const { exitCodeForStatus, worstSeverity } = await import('../contract/codes.js');
+    const { exitCodeForStatus } = await import('../contract/codes.js');
+    const { verdictOf } = await import('../diagnose/report.js');
     const r = sampleMs === null ? await reportOf(cfg, windowMs, thresholds) : await (await import('../diagnose/trend-report.js')).sampledReportOf(cfg, windowMs, thresholds, sampleMs);
     const inView = argv.what === 'pipeline' ? r.findings : r.findings.filter((f) => CODES[argv.what as Exclude<What, 'pipeline'>].includes(f.code));
     // rejections --stage S: only the findings about S (its subject names it, or its evidence)
     const aboutStage = (f: (typeof r.findings)[number]) =>
       f.subject.split(/\s+|→/).includes(argv.stage!) || (f.evidence as { stage?: unknown }).stage === argv.stage;
     const findings = argv.what === 'rejections' && argv.stage ? inView.filter(aboutStage) : inView;
-    const w = worstSeverity(findings.map((f) => f.severity));
-    const status = w === 'info' ? 'ok' : w;
+    const status = verdictOf(findings.map((f) => f.severity), r);
     const rejections = () => {
       const latest = r.rejections.latest.filter((x) => (!argv.stage || x.stage === argv.stage) && (!argv.reason || x.reason === argv.reason));
       const stages = r.stages.filter((s) => !argv.stage || s.stage === argv.stage)
@@ -56,7 +57,7 @@ export const diagnose: QtCommand<Args> = {
       return { total_in_window: r.rejections.total_in_window, stages, latest };
     };
     if (argv.json) {
-      const base = { generated_at: r.generated_at, window_s: r.window_s, prefix: r.prefix, status };
+      const base = { generated_at: r.generated_at, window_s: r.window_s, prefix: r.prefix, status, ...(r.blind_spots?.length ? { blind_spots: r.blind_spots } : {}) };
       const body =
         argv.what === 'pipeline' ? r
           : argv.what === 'streams' ? { ...base, streams: r.streams, ...(r.trends ? { sample: r.sample, trends: r.trends } : {}), findings }

@@ -48,8 +48,9 @@ export const health: QtCommand<Args> = {
     try {
       r = await reportOf(cfg, windowMs, thresholds, true);
     } catch (e) {
-      if (e instanceof QtError && e.exitCode === 3 && (argv.format === 'nagios' || argv.format === 'prom')) {
+      if (e instanceof QtError && e.exitCode === 3 && (argv.format === 'nagios' || argv.format === 'prom' || argv.format === 'json')) {
         process.stdout.write(argv.format === 'nagios' ? f.nagiosUnknown(e.message) + '\n'
+          : argv.format === 'json' ? f.healthJsonUnknown(cfg.prefix, e.message) + '\n'
           : `# HELP qt_health_status overall status: 0 ok, 1 warn, 2 crit, 3 unknown\n# TYPE qt_health_status gauge\nqt_health_status{prefix="${cfg.prefix}"} 3\n`);
         return 3;
       }

@@ -61,12 +61,19 @@ export const FINDING_CODES = [
   'SERVICES_UNKNOWN',
   'KILL_SWITCH_ON',
   'GROUP_TREND',
+  // additions (issue 15: diagnostics that check Redis's numbers)
+  'LAG_UNRELIABLE',
+  'ENTRIES_TRIMMED',
+  'PENDING_POISON',
+  'PENDING_ORPHANED',
+  'CONSUMER_LEAK',
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 
 export const SEVERITIES = ['info', 'warn', 'crit'] as const;
 export type Severity = (typeof SEVERITIES)[number];
-export type Status = 'ok' | Severity;
+/** `unknown`: the check could not see what its verdict needs (exit 3); never OK. */
+export type Status = 'ok' | Severity | 'unknown';
 
 /** Exit codes of `qt health` and `qt diagnose …` (CONTRACT.md §4). */
 export const EXIT = { ok: 0, warn: 1, crit: 2, unknown: 3 } as const;
@@ -74,12 +81,12 @@ export const EXIT = { ok: 0, warn: 1, crit: 2, unknown: 3 } as const;
 export const EXIT_USAGE = 2;
 
 export function exitCodeForStatus(s: Status): number {
-  return s === 'ok' || s === 'info' ? EXIT.ok : s === 'warn' ? EXIT.warn : EXIT.crit;
+  return s === 'ok' || s === 'info' ? EXIT.ok : s === 'warn' ? EXIT.warn : s === 'unknown' ? EXIT.unknown : EXIT.crit;
 }
 
 export function worstSeverity(list: Iterable<Severity>): Status {
   let worst: Status = 'ok';
-  const rank: Record<Status, number> = { ok: 0, info: 1, warn: 2, crit: 3 };
+  const rank: Record<Status, number> = { ok: 0, info: 1, warn: 2, crit: 3, unknown: 3 };
   for (const s of list) if (rank[s] > rank[worst]) worst = s;
   return worst;
 }

@@ -189,6 +189,19 @@ export class Names {
   isMetricsKey(key: string): boolean {
     return key.startsWith(`${this.prefix}:metrics:`);
   }
+  /** Pattern of every contract-shaped stream key under any prefix (`*:stream:*`): finding other prefixes. */
+  static anyStreamPattern(): string {
+    return '*:stream:*';
+  }
+  /** The prefix of a `{prefix}:stream:{name}` key, or null. */
+  static prefixOfStreamKey(key: string): string | null {
+    const at = key.indexOf(':stream:');
+    return at > 0 ? key.slice(0, at) : null;
+  }
+  /** The ACL key rule that lets a user read every key under the prefix (`%R~` needs Redis 7.0). */
+  readRule(): string {
+    return `%R~${this.prefix}:*`;
+  }
   static minuteOf(ms: number): number {
     return Math.floor(ms / 60000);
   }

@@ -12,9 +12,10 @@ import { collectStreams } from './streams.js';
 import { defaultInputOf, serviceInfos } from './services.js';
 import { policyLimit, positionsSummary } from './positions.js';
 import { funnelOf, minutesOf, stagesFromMetrics, stagesFromRejections, stagesFromStreams } from './metrics.js';
-import type { PipelineSnapshot, RejectionExample, ReplaySummary } from './read-model.js';
+import type { BlindSpot, PipelineSnapshot, RejectionExample, ReplaySummary } from './read-model.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './thresholds.js';
 import { entries, idMs, num, Reader, type Cmd } from './redis-read.js';
+import { levenshtein } from './streams.js';
 import { auditKeys } from './key-audit.js';
 import { trendsFromMetrics } from './trend-history.js';
 import type { TrendOptions } from './trend.js';
@@ -208,6 +209,9 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
   const trends = trendsFromMetrics(metricHashes, streamsRes.streams, now, opts.trend);
 
   for (const c of rd.denied) unknowns.push(`${c}: denied by this Redis user's ACL`);
+  const blind: BlindSpot[] = [];
+  if (audit.others.length === 0 && audit.posKeys.length === 0 && audit.ledgerCount === 0) blind.push(await nothingUnder(rd, names));
+  if (rd.denied.size) blind.push(deniedSpot(rd, names));
   const modes = [...beats.values()].map((h) => String(h.mode ?? '').toUpperCase()).filter((m): m is Mode => (MODES as readonly string[]).includes(m));
 
   return {
@@ -230,6 +234,61 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     commands: rd.commands,
     replay: parseReplayReport(replayR?.val),
     ...(trends.length ? { trends } : {}),
+    blind_spots: blind,
+  };
+}
+
+/** SCAN pages (COUNT 1000) read at most when looking for other prefixes that hold streams. */
+export const PREFIX_SCAN_PAGES = 200;
+
+/**
+ * Nothing at all under the prefix: unknown, never OK. Names the prefixes of this Redis that
+ * do hold streams (`*:stream:*`, SCAN … TYPE stream, at most PREFIX_SCAN_PAGES pages), closest
+ * first, so a typo (`quantom`) gets "did you mean `quantum`?".
+ */
+async function nothingUnder(rd: Reader, names: Names): Promise<BlindSpot> {
+  const counts = new Map<string, number>();
+  let cursor = '0';
+  let pages = 0;
+  do {
+    rd.commands++;
+    const [next, keys] = await rd.redis.scan(cursor, 'MATCH', Names.anyStreamPattern(), 'COUNT', 1000, 'TYPE', 'stream');
+    cursor = next;
+    for (const k of keys) {
+      const p = Names.prefixOfStreamKey(k);
+      if (p) counts.set(p, (counts.get(p) ?? 0) + 1);
+    }
+  } while (cursor !== '0' && ++pages < PREFIX_SCAN_PAGES);
+  const complete = cursor === '0';
+  const want = names.prefix.toLowerCase();
+  const found = [...counts.keys()].sort((a, b) => levenshtein(want, a.toLowerCase()) - levenshtein(want, b.toLowerCase()) || (counts.get(b)! - counts.get(a)!));
+  const best = found[0];
+  const close = best !== undefined && levenshtein(want, best.toLowerCase()) <= Math.max(2, Math.floor(want.length / 3));
+  return {
+    what: 'prefix',
+    detail: `nothing exists under the prefix ${names.prefix} (no key matches ${names.keyPattern()})` +
+      (found.length ? `; prefixes with streams here: ${found.slice(0, 5).map((p) => `${p} (${counts.get(p)} streams)`).join(', ')}${close ? ` — did you mean \`${best}\`?` : ''}`
+        : complete ? '; this Redis (this database) holds no stream at all' : '') +
+      (complete ? '' : ` (looked at the first ${PREFIX_SCAN_PAGES * 1000} keys only)`),
+    fix: found.length ? `set QT_PREFIX (or --prefix) to the deployment's prefix${close ? `: --prefix ${best}` : ''}` : 'point QT_REDIS_URL at the Redis (and database) the pipeline uses, or start the pipeline',
+    prefixes_with_streams: found.slice(0, 10),
+  };
+}
+
+/** What this user may not read: the ACL rule it lacks (a key pattern, or the commands). */
+function deniedSpot(rd: Reader, names: Names): BlindSpot {
+  const keys = [...rd.deniedKeys];
+  const cmds = [...rd.denied].filter((c) => !rd.deniedKeys.has(c));
+  const rule = keys.length ? names.readRule() : undefined;
+  return {
+    what: 'acl',
+    detail: [
+      keys.length ? `this Redis user may not read the keys under ${names.prefix} (NOPERM on ${keys.join(', ')})` : '',
+      cmds.length ? `this Redis user may not run ${cmds.join(', ')} (NOPERM)` : '',
+    ].filter(Boolean).join('; ') + ': what those commands would show is unknown (positions, streams, services)',
+    fix: `grant it: ACL SETUSER <user> ${[rule, ...cmds.map((c) => `+${c.toLowerCase()}`)].filter(Boolean).join(' ')}` +
+      ` (a read-only monitor: resetkeys ${names.readRule()} -@all +@read -@dangerous +info +ping +client|setname)`,
+    ...(rule ? { acl_rule: rule } : {}),
   };
 }
 

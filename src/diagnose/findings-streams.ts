@@ -5,6 +5,7 @@
 import type { Finding, GroupInfo, PipelineSnapshot, StreamInfo } from './read-model.js';
 import type { Thresholds } from './thresholds.js';
 import { closestStreams } from './streams.js';
+import { groupCheckFindings, judgedLag } from './findings-groups.js';
 
 const TOOL = new Set(['stage.rejected', 'dead.letter']);
 /** streams nobody has to read with a group (read by tools, optional consumers, or XREAD) */
@@ -32,6 +33,8 @@ export function streamFindings(snap: PipelineSnapshot, th: Thresholds): Finding[
   for (const s of data) {
     for (const g of s.groups) {
       const empty = s.length === 0 || s.entries_added === 0;
+      // empty now, but entries were added in its life (trimmed or deleted): never "never received"
+      const emptied = s.length === 0 && (s.entries_added ?? 0) > 0;
       const stale = s.age_s !== null && s.age_s * 1000 > th.staleMs;
       if (empty || stale) {
         const c = closestStreams(s.stream, live);
@@ -44,7 +47,7 @@ export function streamFindings(snap: PipelineSnapshot, th: Thresholds): Finding[
           code: 'GROUP_STARVING',
           severity: sev,
           subject: `${s.stream} ${g.group}`,
-          message: `group ${g.group} waits on ${s.stream}, which ${empty ? 'has never received an entry' : `has received nothing for ${fmtAge(s.age_s)}`}` +
+          message: `group ${g.group} waits on ${s.stream}, which ${emptied ? `is empty: all ${n(s.entries_added!)} entries it received were trimmed or deleted` : empty ? 'has never received an entry' : `has received nothing for ${fmtAge(s.age_s)}`}` +
             (best ? `; streams with traffic named like it: ${matches.map((m) => `${m.stream} (${n(m.length)} entries, newest ${fmtAge(m.age_s)} ago)`).join(', ')}` : isControlPlane(s.stream) ? ' (a control-plane stream: quiet may be normal)' : ''),
           evidence: {
             stream: s.stream, key: s.key, group: g.group, consumers: g.consumers, length: s.length, entries_added: s.entries_added,
@@ -99,18 +102,24 @@ export function streamFindings(snap: PipelineSnapshot, th: Thresholds): Finding[
     });
   }
 
-  for (const s of snap.streams) for (const g of s.groups) out.push(...groupFindings(s, g, th));
+  for (const s of snap.streams) for (const g of s.groups) out.push(...groupFindings(snap, s, g, th));
   return out;
 }
 
-function groupFindings(s: StreamInfo, g: GroupInfo, th: Thresholds): Finding[] {
-  const out: Finding[] = [];
+function groupFindings(snap: PipelineSnapshot, s: StreamInfo, g: GroupInfo, th: Thresholds): Finding[] {
+  const out: Finding[] = [...groupCheckFindings(snap, s, g, th)];
   const subject = `${s.stream} ${g.group}`;
-  if (g.lag !== null && g.lag >= th.lagWarn) {
+  // the checked backlog (lag.ts), or the lower bound of an estimate: never Redis's figure unchecked
+  const { lag, atLeast } = judgedLag(g);
+  if (lag !== null && lag >= th.lagWarn) {
     out.push({
-      code: 'GROUP_LAGGING', severity: g.lag >= th.lagCrit ? 'crit' : 'warn', subject,
-      message: `group ${g.group} is ${n(g.lag)} entries behind on ${s.stream}`,
-      evidence: { lag: g.lag, entries_read: g.entries_read, length: s.length, consumers: g.consumers, pending: g.pending, warn: th.lagWarn, crit: th.lagCrit },
+      code: 'GROUP_LAGGING', severity: lag >= th.lagCrit ? 'crit' : 'warn', subject,
+      message: `group ${g.group} is ${atLeast ? 'at least ' : ''}${n(lag)} entries behind on ${s.stream}` +
+        (g.lag_check && g.lag_check.source !== 'redis' ? ` (${g.lag_check.how}; Redis says ${g.lag_check.redis_lag ?? 'null'})` : ''),
+      evidence: {
+        lag, at_least: atLeast, lag_source: g.lag_check?.source ?? 'redis', lag_reason: g.lag_check?.reason ?? null, redis_lag: g.lag_check?.redis_lag ?? g.lag,
+        entries_read: g.entries_read, length: s.length, consumers: g.consumers, pending: g.pending, warn: th.lagWarn, crit: th.lagCrit,
+      },
       fix: g.consumers === 0 ? `no consumer is attached: start the service that reads ${s.stream} as ${g.group}` : `the consumers cannot keep up: check they are alive (\`qt diagnose streams\`), add consumers, or raise the batch size`,
     });
   }
@@ -118,8 +127,9 @@ function groupFindings(s: StreamInfo, g: GroupInfo, th: Thresholds): Finding[] {
   if (op && op.idle_ms > th.pendingIdleMs) {
     const poison = op.deliveries >= th.poisonDeliveries;
     out.push({
-      code: 'PENDING_STUCK', severity: poison ? 'crit' : 'warn', subject,
-      message: `${n(g.pending)} entr${g.pending === 1 ? 'y' : 'ies'} pending in ${g.group} on ${s.stream}; the oldest (${op.id}) is unacknowledged for ${fmtAge(Math.round(op.idle_ms / 1000))} after ${op.deliveries} deliver${op.deliveries === 1 ? 'y' : 'ies'}${poison ? ' (a poison message)' : ''}`,
+      // a poison entry is PENDING_POISON's (crit) whenever a PEL sample was read
+      code: 'PENDING_STUCK', severity: poison && !g.pending_sample ? 'crit' : 'warn', subject,
+      message: `${n(g.pending)} entr${g.pending === 1 ? 'y' : 'ies'} pending in ${g.group} on ${s.stream}; the oldest (${op.id}) is unacknowledged for ${fmtAge(Math.round(op.idle_ms / 1000))} after ${op.deliveries} deliver${op.deliveries === 1 ? 'y' : 'ies'}${poison ? ' (a poison message: see PENDING_POISON)' : ''}`,
       evidence: { pending: g.pending, oldest_id: op.id, consumer: op.consumer, idle_ms: op.idle_ms, deliveries: op.deliveries, threshold_ms: th.pendingIdleMs },
       fix: poison
         ? `look at it (XRANGE ${s.key} ${op.id} ${op.id}); if it can never be processed, copy it to dead.letter and XACK ${s.key} ${g.group} ${op.id} (qt stages do this after QT_MAX_DELIVERIES)`

@@ -7,26 +7,40 @@ import { exitCodeForStatus } from '../contract/codes.js';
 import type { Report } from './read-model.js';
 import type { Thresholds } from './thresholds.js';
 
-const WORD = { ok: 'OK', info: 'OK', warn: 'WARNING', crit: 'CRITICAL' } as const;
+const WORD = { ok: 'OK', info: 'OK', warn: 'WARNING', crit: 'CRITICAL', unknown: 'UNKNOWN' } as const;
 
 function problems(r: Report) {
   return r.findings.filter((f) => f.severity !== 'info');
 }
 
-function maxLag(r: Report): number {
-  return Math.max(0, ...r.streams.flatMap((s) => s.groups.map((g) => g.lag ?? 0)));
+/** The largest group backlog, or 'U' (Nagios: unknown) when any group's lag is unknown: never 0 for unknown. */
+function maxLag(r: Report): number | 'U' {
+  const lags = r.streams.flatMap((s) => s.groups.map((g) => g.lag));
+  return lags.some((l) => l === null) ? 'U' : Math.max(0, ...(lags as number[]));
+}
+
+function blindLines(r: Report): string[] {
+  return (r.blind_spots ?? []).map((b) => `  UNKNOWN ${b.what}: ${b.detail}\n    fix: ${b.fix}`);
 }
 
 export function healthText(r: Report): string {
   const p = problems(r);
   const head = `qt health: ${WORD[r.status]} (${r.prefix}) — ${p.filter((f) => f.severity === 'crit').length} crit, ${p.filter((f) => f.severity === 'warn').length} warn`;
-  return [head, ...p.map((f) => `  ${f.severity.toUpperCase()} ${f.code} ${f.subject}: ${f.message}\n    fix: ${f.fix}`)].join('\n');
+  return [head, ...blindLines(r), ...p.map((f) => `  ${f.severity.toUpperCase()} ${f.code} ${f.subject}: ${f.message}\n    fix: ${f.fix}`)].join('\n');
 }
 
 export function healthJson(r: Report): string {
   return JSON.stringify({
     generated_at: r.generated_at, window_s: r.window_s, prefix: r.prefix, status: r.status, exit_code: exitCodeForStatus(r.status),
-    findings: r.findings, unknowns: r.unknowns,
+    findings: r.findings, unknowns: r.unknowns, blind_spots: r.blind_spots ?? [],
+  });
+}
+
+/** `qt health --format json` when no report could be built (Redis unreachable): the unknown verdict, exit 3. */
+export function healthJsonUnknown(prefix: string, message: string, now = Date.now()): string {
+  return JSON.stringify({
+    generated_at: now, prefix, status: 'unknown', exit_code: 3, findings: [], unknowns: [message],
+    blind_spots: [{ what: 'redis', detail: message, fix: 'check QT_REDIS_URL, that Redis runs and this host may reach it' }],
   });
 }
 
@@ -34,7 +48,9 @@ export function healthNagios(r: Report, th: Thresholds): string {
   const p = problems(r);
   const crit = p.filter((f) => f.severity === 'crit').length;
   const warn = p.filter((f) => f.severity === 'warn').length;
-  const summary = p.length ? p.slice(0, 3).map((f) => `${f.code} ${f.subject}`).join(', ') + (p.length > 3 ? `, +${p.length - 3} more` : '') : 'pipeline healthy';
+  const blind = (r.blind_spots ?? []).map((b) => `${b.what}: ${b.detail}`.replace(/\|/g, '/'));
+  const summary = [...(r.status === 'unknown' ? blind.slice(0, 2) : []), ...p.slice(0, 3).map((f) => `${f.code} ${f.subject}`)].join(', ') +
+    (p.length > 3 ? `, +${p.length - 3} more` : '') || 'pipeline healthy';
   const perf = [
     `'crit_findings'=${crit};;1;0`,
     `'warn_findings'=${warn};1;;0`,

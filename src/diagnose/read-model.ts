@@ -53,6 +53,75 @@ export interface GroupInfo {
   oldest_pending_idle_ms: number | null;
   /** the oldest pending entry (id, owner, idle, delivery count), when any (optional addition) */
   oldest_pending?: { id: string; consumer: string; idle_ms: number; deliveries: number } | null;
+  /**
+   * How `lag` was judged (src/diagnose/lag.ts): `lag` above is `lag_check.value`, Redis's own
+   * figure is `lag_check.redis_lag`. Absent only in hand-made snapshots.
+   */
+  lag_check?: LagCheck;
+  /** the bounded PEL sample (`XPENDING key group - + N`): delivery counts, ages, orphans */
+  pending_sample?: PendingSample | null;
+  /** false when XINFO CONSUMERS was skipped because the group holds more consumers than qt reads */
+  consumers_listed?: boolean;
+}
+
+/** Where a group's lag figure came from: Redis as is, derived by qt, or not known. */
+export type LagSource = 'redis' | 'derived' | 'unknown';
+/** Why Redis's lag was not used as it is (docs/diagnostics.md, "Lag"). */
+export type LagReason =
+  | 'caught_up'
+  | 'negative'
+  | 'over_entries_added'
+  | 'over_length'
+  | 'tombstone_after_position'
+  | 'arbitrary_position'
+  | 'deleted_inside'
+  | 'not_supported';
+
+/**
+ * A group's backlog (entries in the stream after its last-delivered-id, waiting for
+ * delivery), checked against Redis's invariants. `value` null: unknown, bounded by
+ * `min`/`max` where known. Entries counts, never ms.
+ */
+export interface LagCheck {
+  value: number | null;
+  source: LagSource;
+  /** null when Redis's figure passed every check and was used */
+  reason: LagReason | null;
+  min: number | null;
+  max: number | null;
+  /** Redis's figures as reported (null when absent or null) */
+  redis_lag: number | null;
+  redis_entries_read: number | null;
+  /** entries-read/lag break their invariants (negative lag, above entries-added): never graphed or used */
+  corrupt: boolean;
+  /** how `value` was obtained, one line */
+  how: string;
+}
+
+/** The bounded sample of a group's PEL, oldest first (`XPENDING key group - + N`). */
+export interface PendingSample {
+  /** entries sampled (≤ N) and the PEL size (XINFO GROUPS `pending`) */
+  sampled: number;
+  total: number;
+  /** the N of `XPENDING … - + N` */
+  bound: number;
+  /** the entries with the most deliveries in the sample, most first (at most 5) */
+  top_deliveries: { id: string; consumer: string; idle_ms: number; deliveries: number; id_age_ms: number | null }[];
+  /** pending entries whose stream entry no longer exists (payload gone) */
+  orphaned: OrphanCount | null;
+}
+
+export interface OrphanCount {
+  /** orphans counted or estimated; `exact` false: an estimate (`method` says how) */
+  count: number;
+  exact: boolean;
+  /** of which: ids before the stream's first entry (trimmed) */
+  trimmed: number;
+  /** ids inside the stream checked with `XRANGE id id`, and how many of them were gone (XDEL) */
+  checked: number;
+  missing: number;
+  method: string;
+  examples: string[];
 }
 
 export interface StreamInfo {
@@ -69,6 +138,13 @@ export interface StreamInfo {
   /** is this one of the contract's streams */
   known: boolean;
   stale: boolean;
+  /** XINFO STREAM ids (optional additions; '' when absent: Redis < 7.0 or an empty stream) */
+  first_entry_id?: string;
+  last_generated_id?: string;
+  max_deleted_entry_id?: string;
+  recorded_first_entry_id?: string;
+  /** MEMORY USAGE of the stream key in bytes (entries and PEL); null when denied or renamed */
+  memory_bytes?: number | null;
 }
 
 export interface ServiceInfo {
@@ -163,6 +239,12 @@ export interface PipelineSnapshot {
   unknowns: string[];
   /** Redis commands this snapshot cost (bounded; independent of stream length) */
   commands: number;
+  /**
+   * What the check could not see that its verdict needs (keys it may not read, nothing
+   * under the prefix): any of these makes the status `unknown` (exit 3) unless a crit
+   * finding stands. Optional addition; absent = none.
+   */
+  blind_spots?: BlindSpot[];
   /** each group's trend by Burrow's rules: from the engine's per-minute records, `--sample`, or the console (optional addition) */
   trends?: GroupTrend[];
   /** The last replay's run report (`{prefix}:replay:report`), when a replay ran on this prefix. */
@@ -188,6 +270,17 @@ export interface ReplaySummary {
   models: { model: string; votes: number; hits: number; hit_rate: number | null }[];
   generated_at: number;
   finished?: boolean;
+}
+
+/** One thing the check could not see: what, why, and what would let it see. */
+export interface BlindSpot {
+  what: string;
+  detail: string;
+  fix: string;
+  /** other prefixes of this Redis that hold streams, closest first (nothing under the prefix) */
+  prefixes_with_streams?: string[];
+  /** the ACL rule that would let this user read what it could not (e.g. `%R~quantum:*`) */
+  acl_rule?: string;
 }
 
 export interface Report extends PipelineSnapshot {

@@ -15,6 +15,8 @@ export interface Reply {
 export class Reader {
   commands = 0;
   readonly denied = new Set<string>();
+  /** commands refused for want of a key permission (the user may run them, not on these keys) */
+  readonly deniedKeys = new Set<string>();
   constructor(readonly redis: Redis) {}
 
   /** Runs the commands in one pipeline; a failed command yields its error, never throws. */
@@ -24,7 +26,11 @@ export class Reader {
     const res = (await this.redis.pipeline(cmds as unknown as string[][]).exec()) ?? [];
     return res.map(([err, val], i) => {
       // quiet: a denied command there has a fallback, so it is no unknown of the report
-      if (err && !o.quiet && /NOPERM|no permissions/i.test(err.message)) this.denied.add(String(cmds[i]![0]).toUpperCase());
+      if (err && !o.quiet && /NOPERM|no permissions/i.test(err.message)) {
+        this.denied.add(String(cmds[i]![0]).toUpperCase());
+        // a key rule missing (`access one of the keys`) vs a command rule missing (`run the 'x' command`)
+        if (/keys?\b/i.test(err.message) && !/run the/i.test(err.message)) this.deniedKeys.add(String(cmds[i]![0]).toUpperCase());
+      }
       return { err: err ?? null, val };
     });
   }

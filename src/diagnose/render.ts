@@ -25,7 +25,8 @@ export class Renderer {
 
   header(r: Report): string {
     return `${this.c.bold('qt diagnose')} ${r.prefix} · ${r.redis.url || 'redis'} · Redis ${r.redis.version} · window ${fmtAge(r.window_s)} · ` +
-      `${new Date(r.generated_at).toISOString()} · status ${this.sev(r.status)}` + (r.mode ? ` · ${r.mode}` : '') + (r.kill_switch !== null ? this.c.red(' · KILL SWITCH ON') : '');
+      `${new Date(r.generated_at).toISOString()} · status ${this.sev(r.status)}` + (r.mode ? ` · ${r.mode}` : '') + (r.kill_switch !== null ? this.c.red(' · KILL SWITCH ON') : '') +
+      (r.blind_spots ?? []).map((b) => `\n${this.c.magenta.bold('UNKNOWN')} ${b.what}: ${b.detail}\n  fix: ${b.fix}`).join('');
   }
 
   stages(r: Report): string {
@@ -53,9 +54,11 @@ export class Renderer {
     for (const s of r.streams) {
       const age = s.length === 0 ? 'empty' : s.age_s === null ? '?' : `${fmtAge(s.age_s)} ago`;
       const ageC = s.stale ? this.c.yellow(age) : age;
-      if (!s.groups.length) t.push([s.stream, n(s.length), ageC, this.c.dim('(no group)'), '', '', '', '']);
+      // MEMORY USAGE beside the length: orphaned PEL entries keep memory while XLEN stays small (redis#10777)
+      const len = n(s.length) + (s.memory_bytes ? this.c.dim(` (${mem(s.memory_bytes)})`) : '');
+      if (!s.groups.length) t.push([s.stream, len, ageC, this.c.dim('(no group)'), '', '', '', '']);
       s.groups.forEach((g, i) =>
-        t.push([i ? '' : s.stream, i ? '' : n(s.length), i ? '' : ageC, g.group, String(g.consumers), n(g.pending), g.lag === null ? '?' : n(g.lag), g.entries_read === null ? '?' : n(g.entries_read)]),
+        t.push([i ? '' : s.stream, i ? '' : len, i ? '' : ageC, g.group, String(g.consumers), n(g.pending), lagCell(g), g.entries_read === null ? '?' : n(g.entries_read)]),
       );
     }
     return t.toString();
@@ -126,6 +129,17 @@ export class Renderer {
       '', this.c.bold('services'), this.services(r), '', this.positions(r), '', this.c.bold(`findings (${r.findings.length}, worst first)`), this.findings(r.findings),
       '', this.unknowns(r), this.c.dim(`${r.commands} Redis commands`)].join('\n');
   }
+}
+
+/** A group's lag as checked (lag.ts): `12*` derived by qt, `?` unknown (`≥500 ≤4,000` when bounded). */
+function lagCell(g: Report['streams'][number]['groups'][number]): string {
+  const c = g.lag_check;
+  if (g.lag !== null) return n(g.lag) + (c && c.source === 'derived' ? '*' : '');
+  return c && c.min !== null ? `? (${n(c.min)}–${c.max === null ? '?' : n(c.max)})` : '?';
+}
+
+function mem(b: number): string {
+  return b >= 1_048_576 ? `${(b / 1_048_576).toFixed(1)} MB` : `${Math.max(1, Math.round(b / 1024))} KB`;
 }
 
 function n(x: number): string {

@@ -25,6 +25,8 @@ export interface Thresholds {
   silentMs: number;
   /** deliveries of one pending entry that mark it as a poison message (crit) */
   poisonDeliveries: number;
+  /** consumers in one group from which a count far above the running services is a leak (CONSUMER_LEAK) */
+  consumerLeak: number;
 }
 
 export const DEFAULT_THRESHOLDS: Thresholds = {
@@ -40,6 +42,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   minSample: 5,
   silentMs: 5 * 60_000,
   poisonDeliveries: 5,
+  consumerLeak: 100,
 };
 
 /** Environment variable of each threshold (durations take 30s, 5m, 3h…; shares 0..1). */
@@ -56,6 +59,7 @@ export const THRESHOLD_ENV: Record<keyof Thresholds, string> = {
   minSample: 'QT_DIAG_MIN_SAMPLE',
   silentMs: 'QT_DIAG_SILENT',
   poisonDeliveries: 'QT_DIAG_POISON_DELIVERIES',
+  consumerLeak: 'QT_DIAG_CONSUMER_LEAK',
 };
 
 const DURATIONS = new Set<keyof Thresholds>(['staleMs', 'staleCritMs', 'pendingIdleMs', 'consumerIdleMs', 'silentMs']);

@@ -12,6 +12,7 @@ import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 import { STREAMS, type Names } from '../contract/names.js';
 import { VERSION } from '../version.js';
 import { INSTRUMENTS } from './metrics-instruments.js';
+import { judgeLag } from '../diagnose/lag.js';
 import type { StageRunner } from './runtime/stage-runner.js';
 
 export interface MetricsServerOptions {
@@ -83,14 +84,23 @@ async function readRedis(redis: Redis, names: Names, maxKeys: number, deadline: 
     const [errS, info] = res[2 * i] ?? [];
     if (errS) return; // no such stream
     const s = asMap(info);
+    const first = s.get('first-entry');
     const groups = ((res[2 * i + 1]?.[1] as unknown[]) ?? []).map((g) => {
       const m = asMap(g);
+      // Redis's lag checked against its invariants (src/diagnose/lag.ts) without a range
+      // read: a figure in doubt (null, negative, stale after XDEL/XTRIM) gets no sample.
+      const check = judgeLag({
+        length: num(s.get('length')) ?? 0, entries_added: num(s.get('entries-added')) ?? null,
+        last_generated_id: String(s.get('last-generated-id') ?? ''), first_entry_id: Array.isArray(first) ? String(first[0]) : '',
+        max_deleted_entry_id: String(s.get('max-deleted-entry-id') ?? ''), last_delivered_id: String(m.get('last-delivered-id') ?? ''),
+        lag: num(m.get('lag')) ?? null, entries_read: num(m.get('entries-read')) ?? null, has_lag_field: m.has('lag'),
+      });
       return {
         group: String(m.get('name')),
         consumers: num(m.get('consumers')) ?? 0,
         pending: num(m.get('pending')) ?? 0,
-        lag: num(m.get('lag')),
-        entriesRead: num(m.get('entries-read')),
+        lag: check.value ?? undefined,
+        entriesRead: check.corrupt ? undefined : num(m.get('entries-read')),
       };
     });
     streams.push({

@@ -16,7 +16,7 @@ export interface HeaderProps {
   width: number;
 }
 
-const STATUS_COLOR: Record<string, string> = { ok: 'green', info: 'cyan', warn: 'yellow', crit: 'red' };
+const STATUS_COLOR: Record<string, string> = { ok: 'green', info: 'cyan', warn: 'yellow', crit: 'red', unknown: 'magenta' };
 
 /** `REPLAY ×N` when the market feed's heartbeat says it replays recorded candles (its detail `replay ×N at …`). */
 export function replayBadge(report: Report | null | undefined): string | null {

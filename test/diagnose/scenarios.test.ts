@@ -163,7 +163,7 @@ describe('scenario corpus', () => {
     expect(f).toMatchObject({ severity: 'warn', evidence: { consumers: 23, dead: 23, holding_pending: 5 } });
   });
 
-  it('a poison message stuck pending: PENDING_STUCK crit with its delivery count', async () => {
+  it('a poison message stuck pending: PENDING_POISON crit with its delivery count, PENDING_STUCK warn', async () => {
     const redis = testRedis();
     const names = testNames(uniquePrefix('diag'));
     await S.poisonMessage({ redis, names, now: Date.now() });
@@ -173,9 +173,12 @@ describe('scenario corpus', () => {
       return rep.findings.some((x) => x.code === 'PENDING_STUCK') ? rep : null;
     }, 5000, 'pending entry idle past 100 ms');
     const f = find(r, 'PENDING_STUCK', 'apply.approved intent_executor');
-    expect(f.severity).toBe('crit');
+    expect(f.severity).toBe('warn');
     expect(f.evidence).toMatchObject({ pending: 1, consumer: 'box:42' });
     expect(f.evidence.deliveries as number).toBeGreaterThanOrEqual(7);
+    const p = find(r, 'PENDING_POISON', 'apply.approved intent_executor');
+    expect(p).toMatchObject({ severity: 'crit', evidence: { consumer: 'box:42', pending: 1, covered: true } });
+    expect(p.evidence.deliveries as number).toBeGreaterThanOrEqual(7);
   });
 
   it('a deployment that is not ours: no registry → info, numbers derived from streams, unknowns listed', async () => {

@@ -171,3 +171,4 @@ export function limitReached(open: number): (ctx: Ctx) => Promise<void> {
       'open 10 >= limit 10 (7 positions + 3 approved, not yet filled)');
   };
 }
+export * from './redis-numbers.js';
