@@ -30,6 +30,7 @@ export const REASON_CODES = [
   'exchange_unavailable',
   'opposite_position',
   'at_position_limit',
+  'intent_expired',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
@@ -67,6 +68,7 @@ export const FINDING_CODES = [
   'PENDING_POISON',
   'PENDING_ORPHANED',
   'CONSUMER_LEAK',
+  'ENTRIES_EXPIRED',
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 
