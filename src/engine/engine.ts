@@ -6,8 +6,14 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
 import type { Mode } from '../contract/codes.js';
 import type { Logger } from '../log.js';
+import { SINGLETON_STAGES } from '../contract/names.js';
 import { StageRunner } from './runtime/stage-runner.js';
-import type { AnyStage } from './runtime/types.js';
+import { isConsumer, type AnyStage } from './runtime/types.js';
+
+/** A stage that must run once per prefix: a timer-driven one, or one of SINGLETON_STAGES. */
+export function isSingleton(s: AnyStage): boolean {
+  return !isConsumer(s) || (SINGLETON_STAGES as readonly string[]).includes(s.name);
+}
 
 export interface EngineDeps {
   config: Config;
@@ -16,6 +22,8 @@ export interface EngineDeps {
   mode: Mode;
   /** Set by the daemon when a stage needs an exchange (executor, reconciler). */
   exchange?: unknown;
+  /** Watches each Redis connection a stage opens (the daemon's LinkMonitor). */
+  watch?: (conn: Redis, name: string) => void;
 }
 
 export type StageFactory = (deps: EngineDeps) => AnyStage | Promise<AnyStage>;
@@ -40,8 +48,10 @@ export class Engine {
         reclaimEveryMs: c.runtime.reclaimEveryMs,
         maxDeliveries: c.runtime.maxDeliveries,
         heartbeatMs: c.runtime.heartbeatMs,
+        ...(isSingleton(s) ? { lease: { ttlMs: c.runtime.leaseTtlMs } } : {}),
         mode: this.deps.mode,
         log: this.deps.log,
+        watch: this.deps.watch,
       });
       this.runners.push(r);
     }
@@ -49,8 +59,8 @@ export class Engine {
     for (const r of this.runners) await r.start();
   }
 
-  async stop(): Promise<void> {
-    // Producers first, then consumers downstream, so in-flight work drains in order.
-    await Promise.all(this.runners.map((r) => r.stop()));
+  /** Stops every stage by `deadline` (epoch ms), whatever Redis does (StageRunner.stop). */
+  async stop(deadline = Date.now() + this.deps.config.runtime.stopTimeoutMs): Promise<void> {
+    await Promise.all(this.runners.map((r) => r.stop(deadline)));
   }
 }
