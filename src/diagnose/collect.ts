@@ -16,6 +16,7 @@ import type { PipelineSnapshot, RejectionExample } from './read-model.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './thresholds.js';
 import { entries, idMs, num, Reader, type Cmd } from './redis-read.js';
 import { auditKeys } from './key-audit.js';
+import { collectLeases } from './leases.js';
 
 export interface CollectOptions {
   windowMs: number;
@@ -66,6 +67,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
   const seenStreams = new Set(contractStreams.map((k) => k.key));
   const extraStreams: { key: string; name: string; known: boolean }[] = [];
   const svcKeys: string[] = [];
+  const leaseKeys: string[] = [];
   const metricKeys = new Set<string>();
   for (const k of audit.others) {
     if (names.isStreamKey(k)) {
@@ -75,6 +77,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
       }
     } else if (names.serviceNameOf(k)) svcKeys.push(k);
     else if (names.isMetricsKey(k)) metricKeys.add(k);
+    else if (names.leaseStageOf(k)) leaseKeys.push(k);
   }
 
   // 2. what the key list found: streams outside the contract, heartbeats, and the
@@ -91,9 +94,10 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
       return cmds.length - 1;
     }));
   }
-  const [extraRes, rest] = await Promise.all([
+  const [extraRes, rest, leases] = await Promise.all([
     extraStreams.length ? collectStreams(rd, extraStreams, now, th.staleMs) : Promise.resolve(null),
     rd.batch(cmds.slice(fixed.length)),
+    collectLeases(rd, names, leaseKeys),
   ]);
   const streamsRes = {
     streams: [...contractRes.streams, ...(extraRes?.streams ?? [])],
@@ -219,6 +223,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     rejections: { latest: examplesOf(rejections), total_in_window: rejections.length },
     dead_letters: { count_in_window: dead.length, latest: dead.slice(0, 20) },
     funnel: funnelOf(stages, streamsRes.streams),
+    leases,
     unknowns: [...new Set(unknowns)],
     commands: rd.commands,
   };

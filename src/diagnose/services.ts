@@ -7,6 +7,9 @@ import type { ServiceInfo, StreamInfo } from './read-model.js';
 import { num, str } from './redis-read.js';
 import { STAGE_INPUT, type StageName } from '../contract/names.js';
 
+/** A standby mark (`standby_at`) older than this is a standby that went away. */
+export const STANDBY_FRESH_MS = 60_000;
+
 export function serviceInfos(
   beats: Map<string, Record<string, string>>,
   registry: string[] | null,
@@ -31,7 +34,8 @@ export function serviceInfos(
     const lastMsg = num(h.last_msg_at);
     const raw = str(h.status).toLowerCase();
     let status: ServiceInfo['status'] =
-      raw === 'failed' ? 'failed' : raw === 'degraded' ? 'degraded' : raw === 'stopping' ? 'stopping' : raw === 'starting' ? 'starting' : 'running';
+      raw === 'failed' ? 'failed' : raw === 'degraded' ? 'degraded' : raw === 'stopping' ? 'stopping' : raw === 'starting' ? 'starting' : raw === 'standby' ? 'standby' : 'running';
+    const standbyAt = num(h.standby_at);
     if (status === 'running') {
       // Silent: its input has entries newer than the last message it handled (by more than silentMs).
       const input = inputOf(name);
@@ -52,6 +56,7 @@ export function serviceInfos(
       mode: h.mode ? str(h.mode) : null,
       pid: h.pid ? str(h.pid) : null,
       host: h.host ? str(h.host) : null,
+      standby: h.standby && standbyAt && now - standbyAt <= STANDBY_FRESH_MS ? str(h.standby) : null,
     });
   }
   return out;

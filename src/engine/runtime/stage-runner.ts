@@ -226,6 +226,7 @@ export class StageRunner {
       }
       this.hb.status = 'standby';
       this.hb.detail = detail;
+      if (this.leaseHeld) void this.safeBeat(false);
     }
     this.leaseHeld = held;
   }
@@ -262,6 +263,7 @@ export class StageRunner {
     if (this.hb.status === 'standby') {
       this.hb.status = 'running';
       this.hb.detail = '';
+      await this.safeBeat(); // at once: the heartbeat names the new holder (ENGINE_CONTENDED reads both)
     }
     return true;
   }
