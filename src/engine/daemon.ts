@@ -149,9 +149,10 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   log.info(`stopping (${stop})`, { within_ms: config.runtime.stopTimeoutMs });
   links.stop();
   await settledBy(metrics?.close(), Math.min(deadline - 1500, Date.now() + 1000));
-  await engine.stop(deadline - 1000);
+  const redisAnswered = await engine.stop(deadline - 1000);
   if (!(await settledBy((deps.exchange as { stop?: () => Promise<void> } | undefined)?.stop?.(), deadline - 500))) log.warn('the exchange adapter did not stop in time');
-  await closeWriter(writer, deadline);
+  if (redisAnswered) await closeWriter(writer, deadline);
+  else writer.disconnect();
   log.info('stopped', { took_ms: Date.now() - t0 });
   if (logFile) await new Promise((r) => logFile!.end(r));
   if (withConsole) process.stderr.write(`qt: engine stopped (${stop}); its log is in .qt/engine.log\n`);

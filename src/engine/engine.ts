@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { SINGLETON_STAGES } from '../contract/names.js';
 import { StageRunner } from './runtime/stage-runner.js';
 import { isConsumer, type AnyStage } from './runtime/types.js';
+import { settledBy } from './runtime/deadline.js';
 
 /** A stage that must run once per prefix: a timer-driven one, or one of SINGLETON_STAGES. */
 export function isSingleton(s: AnyStage): boolean {
@@ -59,8 +60,20 @@ export class Engine {
     for (const r of this.runners) await r.start();
   }
 
-  /** Stops every stage by `deadline` (epoch ms), whatever Redis does (StageRunner.stop). */
-  async stop(deadline = Date.now() + this.deps.config.runtime.stopTimeoutMs): Promise<void> {
+  /**
+   * Stops every stage by `deadline` (epoch ms), whatever Redis does (StageRunner.stop).
+   * When Redis does not answer a PING within a second (down, or a network cut), there is
+   * no commit to wait for: the stages get a short deadline instead. Returns whether Redis answered.
+   */
+  async stop(deadline = Date.now() + this.deps.config.runtime.stopTimeoutMs): Promise<boolean> {
+    let pong = false;
+    await settledBy(this.deps.writer.ping().then(() => (pong = true)), Math.min(deadline, Date.now() + 1000));
+    const answered = pong && this.deps.writer.status === 'ready';
+    if (!answered) {
+      this.deps.log.warn('Redis does not answer: stopping without waiting for commits (what is in hand stays pending and is redone by the next start)');
+      deadline = Math.min(deadline, Date.now() + 1500);
+    }
     await Promise.all(this.runners.map((r) => r.stop(deadline)));
+    return answered;
   }
 }

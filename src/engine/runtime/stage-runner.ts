@@ -601,9 +601,9 @@ export class StageRunner {
     while (!this.halt.stopped) {
       if (this.lease && !(await this.awaitLease())) continue;
       const t0 = Date.now();
+      this.inHand = { what: `the tick of ${s.name} started at ${new Date(t0).toISOString()}`, ids: [] };
       try {
         const r = await s.tick(this.ctx);
-        this.inHand = { what: `the tick of ${s.name} started at ${new Date(t0).toISOString()}`, ids: [] };
         const counts = emptyCounts();
         counts.in = r.in ?? 0;
         counts.out = r.out ?? r.outputs?.length ?? 0;
