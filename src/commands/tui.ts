@@ -62,6 +62,8 @@ export const tui: QtCommand<TuiArgs> = {
     const refreshMs = duration(argv.refresh ?? '1s', '--refresh', 200);
     const windowMs = duration(argv.window ?? '15m', '--window', 60_000);
     const config = await configFrom(argv);
+    const { assertDatabase } = await import('../redis/connect.js');
+    await assertDatabase({ url: config.redisUrl, tls: config.redisTls });
     return runConsole(config, { refreshMs, windowMs });
   },
 };

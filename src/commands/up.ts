@@ -50,30 +50,31 @@ export const up: QtCommand<UpArgs> = {
     if (argv.demo && argv.live) throw new UsageError('--demo and --live exclude each other');
     if (argv.live) overrides.QT_BINANCE_MODE = 'live';
     if (argv.demo) overrides.QT_BINANCE_MODE = 'demo';
-    const forMs = argv.for ? parseDuration(argv.for, '--for') : undefined;
+    const forMs = argv.for !== undefined ? parseDuration(argv.for, '--for') : undefined;
+    if (forMs !== undefined && forMs < 1) {
+      throw new UsageError(`--for: expected a duration longer than 0, like 30s or 5m (got ${JSON.stringify(argv.for)}); leave --for out to run until stopped`);
+    }
     const mp = argv['metrics-port'];
     if (mp !== undefined && !(Number.isInteger(mp) && mp >= 1 && mp <= 65535)) throw new UsageError(`--metrics-port: expected a port from 1 to 65535 (got ${mp})`);
     const metrics = { metricsPort: mp, metricsHost: argv['metrics-host'] };
     let config = await configFrom(argv, overrides);
-    const { runDaemon } = await import('../engine/daemon.js');
-    if (config.market === 'replay') {
+    const { runDaemon, modeOf } = await import('../engine/daemon.js');
+    if (config.market === 'replay' && !argv.console) {
       const { runReplay } = await import('../engine/replay-daemon.js');
       return runReplay(config, { stages: argv.stages, forMs, ...metrics }, runDaemon);
     }
     if (argv.console) {
-      const { ensureRedis } = await import('../engine/private-redis.js');
-      const { redactUrl } = await import('../config/redact.js');
-      const redis = await ensureRedis(config.redisUrl);
-      if (redis.url !== config.redisUrl) {
-        process.stderr.write(
-          redis.started
-            ? `qt: no Redis answered at ${redactUrl(config.redisUrl)}; started a private redis-server on ${redis.url} (data in .qt/redis). Other qt commands: REDIS_URL=${redis.url}\n`
-            : `qt: using the private redis-server on ${redis.url} (REDIS_URL=${redis.url} for other qt commands)\n`,
-        );
+      const { ensureRedis, privateRedisNotice, privateRedisRefusal } = await import('../engine/private-redis.js');
+      const requested = config.redisUrl;
+      const redis = await ensureRedis(requested, process.cwd(), privateRedisRefusal(requested, modeOf(config)));
+      let notice: string[] | undefined;
+      if (redis.url !== requested) {
+        notice = privateRedisNotice(requested, redis);
+        process.stderr.write(notice.map((l) => `qt: ${l}\n`).join(''));
         config = await configFrom(argv, { ...overrides, REDIS_URL: redis.url });
       }
       try {
-        return await runDaemon(config, { stages: argv.stages, forMs, console: true, ...metrics });
+        return await runDaemon(config, { stages: argv.stages, forMs, console: true, notice, ...metrics });
       } finally {
         await redis.stop();
       }

@@ -49,6 +49,7 @@ export const redisUrl = (): Check<string> => (raw) => {
   const s = raw.trim();
   try {
     const u = new URL(s);
+    if ((u.protocol === 'redis:' || u.protocol === 'rediss:') && !/^\/?(\d+)?$/.test(u.pathname)) return bad('the database in the path must be a number, like redis://host:6379/0');
     if (u.protocol === 'redis:' || u.protocol === 'rediss:') return ok(s);
   } catch {
     // not a URL

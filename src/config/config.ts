@@ -36,6 +36,8 @@ export const VARIABLES = {
   QT_RECLAIM_EVERY_MS: [C.int(100, 86400000), '15000', 'how often pending entries are checked for reclaim'],
   QT_MAX_DELIVERIES: [C.int(1, 1000), '5', 'deliveries after which an entry is dead-lettered (poison message)'],
   QT_HEARTBEAT_MS: [C.int(100, 600000), '5000', 'heartbeat period; the heartbeat key lives 3 beats'],
+  QT_LEASE_TTL_MS: [C.int(1000, 600000), '4000', 'TTL of a singleton stage\'s lease ({prefix}:lease:{stage}); renewed every quarter of it, a standby takes over within about this long'],
+  QT_STOP_TIMEOUT_MS: [C.int(1000, 600000), '10000', 'a stop (SIGTERM, SIGINT, SIGHUP, --for) ends within this long whatever Redis does; what could not be committed stays pending'],
   QT_STREAM_MAXLEN: [C.int(100, 100000000), '100000', 'approximate MAXLEN cap of pipeline streams'],
   QT_TOOL_STREAM_MAXLEN: [C.int(100, 100000000), '10000', 'approximate MAXLEN cap of stage.rejected and dead.letter'],
   QT_MIN_CONFIDENCE: [C.dec(0, 1), '0.55', 'signals under this confidence are dropped (initial policy)'],
@@ -96,6 +98,10 @@ export interface Config {
     reclaimEveryMs: number;
     maxDeliveries: number;
     heartbeatMs: number;
+    /** Singleton lease TTL in ms (QT_LEASE_TTL_MS). */
+    leaseTtlMs: number;
+    /** Upper bound of a stop in ms (QT_STOP_TIMEOUT_MS). */
+    stopTimeoutMs: number;
     streamMaxLen: number;
     toolStreamMaxLen: number;
   };
@@ -248,6 +254,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       reclaimEveryMs: values.QT_RECLAIM_EVERY_MS as number,
       maxDeliveries: values.QT_MAX_DELIVERIES as number,
       heartbeatMs: values.QT_HEARTBEAT_MS as number,
+      leaseTtlMs: values.QT_LEASE_TTL_MS as number,
+      stopTimeoutMs: values.QT_STOP_TIMEOUT_MS as number,
       streamMaxLen: values.QT_STREAM_MAXLEN as number,
       toolStreamMaxLen: values.QT_TOOL_STREAM_MAXLEN as number,
     },

@@ -69,6 +69,7 @@ export const FINDING_CODES = [
   'PENDING_ORPHANED',
   'CONSUMER_LEAK',
   'ENTRIES_EXPIRED',
+  'ENGINE_CONTENDED',
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 
@@ -94,7 +95,7 @@ export function worstSeverity(list: Iterable<Severity>): Status {
 }
 
 /** Service heartbeat statuses (CONTRACT.md §2). */
-export const SERVICE_STATUSES = ['starting', 'running', 'degraded', 'stopping', 'failed'] as const;
+export const SERVICE_STATUSES = ['starting', 'running', 'degraded', 'stopping', 'failed', 'standby'] as const;
 export type ServiceStatus = (typeof SERVICE_STATUSES)[number];
 
 /** Trading modes; shown in every status line, heartbeat, report and the dashboard. */

@@ -41,6 +41,13 @@ export type StageName = (typeof STAGES)[number];
 /** Stages that need the exchange (market rules, orders, positions) and, on Binance, the API key. */
 export const EXCHANGE_STAGES: readonly StageName[] = ['intent_bridge', 'intent_executor', 'harvest_brain', 'reconciler', 'risk_guard'];
 
+/**
+ * Stages that must run once per prefix (CONTRACT.md §2, `{prefix}:lease:{stage}`): every
+ * stage that ticks on a timer, and the consumers whose state is one process's memory
+ * (rl_agent). A second engine's copies wait as standby until the lease is free.
+ */
+export const SINGLETON_STAGES: readonly StageName[] = ['market', 'ai_engine', 'harvest_brain', 'risk_guard', 'reconciler', 'rl_agent', 'verify_ensemble'];
+
 /** Which stream each consuming stage reads (its group is named after the stage). */
 export const STAGE_INPUT: Partial<Record<StageName, StreamName>> = {
   autonomous_trader: 'ai.signal_generated',
@@ -217,6 +224,19 @@ export class Names {
   }
   order(clientOrderId: string): string {
     return `${this.prefix}:order:${clientOrderId}`;
+  }
+  /** The singleton lease of a stage: a string `{host}:{pid}` with a TTL (CONTRACT.md §2). */
+  lease(stage: string): string {
+    return `${this.prefix}:lease:${stage}`;
+  }
+  /** Pattern matching every lease key under the prefix. */
+  leasePattern(): string {
+    return `${this.prefix}:lease:*`;
+  }
+  /** The stage of a `lease:*` key, or null when it is not one. */
+  leaseStageOf(key: string): string | null {
+    const p = `${this.prefix}:lease:`;
+    return key.startsWith(p) && key.length > p.length ? key.slice(p.length) : null;
   }
   /** apply_layer's permit for a plan (duplicate-plan detection; value: the permit id; TTL a day). */
   permit(planId: string): string {

@@ -19,6 +19,7 @@ import { levenshtein } from './streams.js';
 import { auditKeys } from './key-audit.js';
 import { trendsFromMetrics } from './trend-history.js';
 import type { TrendOptions } from './trend.js';
+import { collectLeases } from './leases.js';
 
 export interface CollectOptions {
   windowMs: number;
@@ -72,6 +73,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
   const seenStreams = new Set(contractStreams.map((k) => k.key));
   const extraStreams: { key: string; name: string; known: boolean }[] = [];
   const svcKeys: string[] = [];
+  const leaseKeys: string[] = [];
   const metricKeys = new Set<string>();
   for (const k of audit.others) {
     if (names.isStreamKey(k)) {
@@ -81,6 +83,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
       }
     } else if (names.serviceNameOf(k)) svcKeys.push(k);
     else if (names.isMetricsKey(k)) metricKeys.add(k);
+    else if (names.leaseStageOf(k)) leaseKeys.push(k);
   }
 
   // 2. what the key list found: streams outside the contract, heartbeats, and the
@@ -97,9 +100,10 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
       return cmds.length - 1;
     }));
   }
-  const [extraRes, rest] = await Promise.all([
+  const [extraRes, rest, leases] = await Promise.all([
     extraStreams.length ? collectStreams(rd, extraStreams, now, th.staleMs) : Promise.resolve(null),
     rd.batch(cmds.slice(fixed.length)),
+    collectLeases(rd, names, leaseKeys),
   ]);
   const streamsRes = {
     streams: [...contractRes.streams, ...(extraRes?.streams ?? [])],
@@ -230,6 +234,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     rejections: { latest: examplesOf(rejections), total_in_window: rejections.length },
     dead_letters: { count_in_window: dead.length, latest: dead.slice(0, 20) },
     funnel: funnelOf(stages, streamsRes.streams),
+    leases,
     unknowns: [...new Set(unknowns)],
     commands: rd.commands,
     replay: parseReplayReport(replayR?.val),

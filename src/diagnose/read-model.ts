@@ -155,8 +155,8 @@ export interface StreamInfo {
 
 export interface ServiceInfo {
   service: string;
-  /** running | silent | degraded | failed | down | stopping | starting */
-  status: 'running' | 'silent' | 'degraded' | 'failed' | 'down' | 'stopping' | 'starting';
+  /** running | silent | degraded | failed | down | stopping | starting | standby (a singleton waiting for its lease) */
+  status: 'running' | 'silent' | 'degraded' | 'failed' | 'down' | 'stopping' | 'starting' | 'standby';
   expected: boolean;
   beat_age_s: number | null;
   last_msg_age_s: number | null;
@@ -171,6 +171,18 @@ export interface ServiceInfo {
   silent?: SilentEvidence;
   /** epoch ms of a clean stop (its last beat said `stopping`): status is `down` (optional addition) */
   stopped_at?: number;
+  /** a second engine's `{host}:{pid}` waiting as standby for this singleton (seen in the last minute), if any */
+  standby?: string | null;
+}
+
+/** A singleton stage's lease (`{prefix}:lease:{stage}`): who holds it and for how much longer. */
+export interface LeaseInfo {
+  stage: string;
+  key: string;
+  /** `{host}:{pid}` of the holder */
+  holder: string;
+  /** ms left unless renewed (PTTL; -1 no TTL, null unknown) */
+  pttl_ms: number | null;
 }
 
 export interface PositionRow {
@@ -241,6 +253,8 @@ export interface PipelineSnapshot {
   rejections: { latest: RejectionExample[]; total_in_window: number };
   dead_letters: { count_in_window: number; latest: { id: string; stage: string; stream: string; entry_id: string; error: string; ts: number }[] };
   funnel: FunnelStep[];
+  /** singleton leases under the prefix (optional addition; absent from older snapshots) */
+  leases?: LeaseInfo[];
   /** things the collector could not know (no metrics, no heartbeats, ACL denied…) */
   unknowns: string[];
   /** Redis commands this snapshot cost (bounded; independent of stream length) */

@@ -8,6 +8,9 @@ import { num, str } from './redis-read.js';
 import { STAGE_INPUT, type StageName } from '../contract/names.js';
 import { silentOf } from './service-input.js';
 
+/** A standby mark (`standby_at`) older than this is a standby that went away. */
+export const STANDBY_FRESH_MS = 60_000;
+
 export function serviceInfos(
   beats: Map<string, Record<string, string>>,
   registry: string[] | null,
@@ -32,7 +35,8 @@ export function serviceInfos(
     const lastMsg = num(h.last_msg_at);
     const raw = str(h.status).toLowerCase();
     let status: ServiceInfo['status'] =
-      raw === 'failed' ? 'failed' : raw === 'degraded' ? 'degraded' : raw === 'stopping' ? 'stopping' : raw === 'starting' ? 'starting' : 'running';
+      raw === 'failed' ? 'failed' : raw === 'degraded' ? 'degraded' : raw === 'stopping' ? 'stopping' : raw === 'starting' ? 'starting' : raw === 'standby' ? 'standby' : 'running';
+    const standbyAt = num(h.standby_at);
     // Silent: it handled nothing for silentMs while its group's backlog waits, or its input has newer entries (service-input.ts).
     const silent = status === 'running' ? silentOf(name, h, streams, inputOf, now, silentMs) : null;
     if (silent) status = 'silent';
@@ -54,6 +58,7 @@ export function serviceInfos(
       host: h.host ? str(h.host) : null,
       ...(silent ? { silent } : {}),
       ...(stoppedAt ? { stopped_at: stoppedAt } : {}),
+      standby: h.standby && standbyAt && now - standbyAt <= STANDBY_FRESH_MS ? str(h.standby) : null,
     });
   }
   return out;

@@ -1,7 +1,8 @@
 /**
  * `qt up`: connects (one clear line and exit 3 when Redis is unreachable), runs the
  * preflight, starts the chosen stages, prints a short live summary in a terminal, and
- * stops cleanly on SIGINT/SIGTERM or after `--for`.
+ * stops cleanly on SIGINT/SIGTERM/SIGHUP or after `--for`, within QT_STOP_TIMEOUT_MS
+ * whatever Redis does (what could not be committed is logged and stays pending).
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import type { Config } from '../config/config.js';
@@ -11,10 +12,15 @@ import { EXCHANGE_STAGES } from '../contract/names.js';
 import { UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { connectRedis, preflight } from '../redis/connect.js';
+import { LinkMonitor } from '../redis/link-monitor.js';
+import { settledBy } from './runtime/deadline.js';
 import { Engine, type EngineDeps } from './engine.js';
 import { ensurePolicy, policyFromConfig } from './state/policy.js';
 import { STAGE_FACTORIES } from './stages/index.js';
 import type { PriceSource } from './market/price-source.js';
+
+/** The signals that stop the engine cleanly (SIGHUP: the SSH session that started it closed). */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export interface DaemonOptions {
   stages?: string;
@@ -29,6 +35,8 @@ export interface DaemonOptions {
   metricsHost?: string;
   /** The market stage's price source, made by the caller (a replay). */
   priceSource?: PriceSource;
+  /** Lines to log as a warning at start (the private-Redis notice of `qt up --console`). */
+  notice?: string[];
 }
 
 
@@ -64,34 +72,36 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
     bindings: { mode },
     ...(logFile ? { write: (l: string) => logFile!.write(l + '\n') } : {}),
   });
+  for (const l of o.notice ?? []) if (!/^!+$/.test(l)) log.warn(l);
   if (o.console && !withConsole) log.info('no terminal: running headless (the console needs a TTY); see qt tui');
   const writer = await connectRedis({ url: config.redisUrl, tls: config.redisTls, role: 'cli', name: 'qt:engine' });
   // From here on the writer must survive Redis restarts: retry forever.
   writer.options.maxRetriesPerRequest = null;
   writer.options.retryStrategy = (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 3000);
   writer.on('error', (e: Error) => log.debug('redis error', { error: e.message }));
+  const links = new LinkMonitor(log);
+  links.watch(writer, 'qt:engine');
   const pf = await preflight(writer);
   if (!pf.versionOk) throw new UsageError(pf.warnings.find((w) => w.includes('too old')) ?? 'Redis too old');
   for (const w of pf.warnings) log.warn(w);
 
   await ensurePolicy(writer, config.names, policyFromConfig(config));
-  const deps: EngineDeps = { config, writer, log, mode, priceSource: o.priceSource };
+  const deps: EngineDeps = { config, writer, log, mode, watch: (c, n) => links.watch(c, n), priceSource: o.priceSource };
   if (names.some((n) => (EXCHANGE_STAGES as readonly string[]).includes(n))) {
     const { createExchange } = await import('./exchange/index.js');
     const exchange = await createExchange(config, writer, log);
     // A signal while the exchange does not answer yet ends the wait (and the daemon) cleanly.
     const startup = new AbortController();
     const abort = () => startup.abort();
-    process.once('SIGINT', abort);
-    process.once('SIGTERM', abort);
+    for (const sig of STOP_SIGNALS) process.once(sig, abort);
     const { startExchange } = await import('./exchange/start.js');
     const started = await startExchange(exchange, log, { signal: startup.signal }).finally(() => {
-      process.off('SIGINT', abort);
-      process.off('SIGTERM', abort);
+      for (const sig of STOP_SIGNALS) process.off(sig, abort);
     });
     if (!started) {
       log.info('stopped before the exchange answered');
-      await writer.quit().catch(() => writer.disconnect());
+      links.stop();
+      await closeWriter(writer, Date.now() + 1000);
       if (logFile) await new Promise((r) => logFile!.end(r));
       return 0;
     }
@@ -128,8 +138,7 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
 
   const stop = await new Promise<string>((resolve) => {
     const onSig = (sig: string) => () => resolve(sig);
-    process.once('SIGINT', onSig('SIGINT'));
-    process.once('SIGTERM', onSig('SIGTERM'));
+    for (const sig of STOP_SIGNALS) process.once(sig, onSig(sig));
     if (o.forMs) setTimeout(() => resolve(`--for ${o.forMs} ms elapsed`), o.forMs).unref();
     o.until?.then(() => resolve('requested'));
     consoleDone?.then(() => resolve('console closed'), (e) => resolve(`console failed: ${(e as Error).message}`));
@@ -137,13 +146,24 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   consoleStop.abort();
   await consoleDone?.catch(() => undefined);
   if (summary) clearInterval(summary);
-  log.info(`stopping (${stop})`);
-  await metrics?.close().catch(() => undefined);
-  await engine.stop();
-  await (deps.exchange as { stop?: () => Promise<void> } | undefined)?.stop?.().catch(() => undefined);
-  await writer.quit().catch(() => writer.disconnect());
-  log.info('stopped');
+  // Bounded whatever Redis does: each step gets what is left of the budget.
+  const t0 = Date.now();
+  const deadline = t0 + config.runtime.stopTimeoutMs;
+  log.info(`stopping (${stop})`, { within_ms: config.runtime.stopTimeoutMs });
+  links.stop();
+  await settledBy(metrics?.close(), Math.min(deadline - 1500, Date.now() + 1000));
+  const redisAnswered = await engine.stop(deadline - 1000);
+  if (!(await settledBy((deps.exchange as { stop?: () => Promise<void> } | undefined)?.stop?.(), deadline - 500))) log.warn('the exchange adapter did not stop in time');
+  if (redisAnswered) await closeWriter(writer, deadline);
+  else writer.disconnect();
+  log.info('stopped', { took_ms: Date.now() - t0 });
   if (logFile) await new Promise((r) => logFile!.end(r));
   if (withConsole) process.stderr.write(`qt: engine stopped (${stop}); its log is in .qt/engine.log\n`);
   return 0;
+}
+
+/** QUIT when Redis answers (by `deadline`), else drop the connection: never waits on a dead server. */
+async function closeWriter(writer: import('ioredis').Redis, deadline: number): Promise<void> {
+  if (writer.status === 'ready') await settledBy(writer.quit(), Math.min(deadline, Date.now() + 1000));
+  writer.disconnect();
 }

@@ -7,8 +7,15 @@ import type { Config } from '../config/config.js';
 import type { Mode } from '../contract/codes.js';
 import type { Logger } from '../log.js';
 import type { PriceSource } from './market/price-source.js';
+import { SINGLETON_STAGES } from '../contract/names.js';
 import { StageRunner } from './runtime/stage-runner.js';
-import type { AnyStage } from './runtime/types.js';
+import { isConsumer, type AnyStage } from './runtime/types.js';
+import { settledBy } from './runtime/deadline.js';
+
+/** A stage that must run once per prefix: a timer-driven one, or one of SINGLETON_STAGES. */
+export function isSingleton(s: AnyStage): boolean {
+  return !isConsumer(s) || (SINGLETON_STAGES as readonly string[]).includes(s.name);
+}
 
 export interface EngineDeps {
   config: Config;
@@ -19,6 +26,8 @@ export interface EngineDeps {
   exchange?: unknown;
   /** A price source made by the caller (a replay, whose end `qt up` waits for); else the market stage picks one. */
   priceSource?: PriceSource;
+  /** Watches each Redis connection a stage opens (the daemon's LinkMonitor). */
+  watch?: (conn: Redis, name: string) => void;
 }
 
 export type StageFactory = (deps: EngineDeps) => AnyStage | Promise<AnyStage>;
@@ -43,8 +52,10 @@ export class Engine {
         reclaimEveryMs: c.runtime.reclaimEveryMs,
         maxDeliveries: c.runtime.maxDeliveries,
         heartbeatMs: c.runtime.heartbeatMs,
+        ...(isSingleton(s) ? { lease: { ttlMs: c.runtime.leaseTtlMs } } : {}),
         mode: this.deps.mode,
         log: this.deps.log,
+        watch: this.deps.watch,
       });
       this.runners.push(r);
     }
@@ -52,8 +63,20 @@ export class Engine {
     for (const r of this.runners) await r.start();
   }
 
-  async stop(): Promise<void> {
-    // Producers first, then consumers downstream, so in-flight work drains in order.
-    await Promise.all(this.runners.map((r) => r.stop()));
+  /**
+   * Stops every stage by `deadline` (epoch ms), whatever Redis does (StageRunner.stop).
+   * When Redis does not answer a PING within a second (down, or a network cut), there is
+   * no commit to wait for: the stages get a short deadline instead. Returns whether Redis answered.
+   */
+  async stop(deadline = Date.now() + this.deps.config.runtime.stopTimeoutMs): Promise<boolean> {
+    let pong = false;
+    await settledBy(this.deps.writer.ping().then(() => (pong = true)), Math.min(deadline, Date.now() + 1000));
+    const answered = pong && this.deps.writer.status === 'ready';
+    if (!answered) {
+      this.deps.log.warn('Redis does not answer: stopping without waiting for commits (what is in hand stays pending and is redone by the next start)');
+      deadline = Math.min(deadline, Date.now() + 1500);
+    }
+    await Promise.all(this.runners.map((r) => r.stop(deadline)));
+    return answered;
   }
 }

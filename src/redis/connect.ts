@@ -61,7 +61,58 @@ export async function connectRedis(o: ConnectOptions): Promise<Redis> {
     const cause = describeRedisError(lastError ?? (e as Error));
     throw new UnavailableError(`cannot reach Redis at ${redactUrl(o.url)}: ${cause}`);
   }
+  try {
+    await selectDatabase(r, o.url);
+  } catch (e) {
+    r.disconnect();
+    throw e;
+  }
   return r;
+}
+
+/** The database number in a Redis URL's path (`redis://host:port/3` → 3; none → 0). */
+export function dbOfUrl(url: string): number {
+  const path = new URL(url).pathname.replace(/^\//, '');
+  return path === '' ? 0 : Number(path);
+}
+
+/**
+ * ioredis sends the URL's SELECT at connect and, when Redis refuses it (an index past
+ * `databases`, default 16), only emits an error and goes on in database 0: everything
+ * would silently go there. So the SELECT is sent again here and a refusal stops the
+ * caller with one line naming the URL's database (UnavailableError, exit 3).
+ */
+export async function selectDatabase(r: Redis, url: string): Promise<void> {
+  const db = dbOfUrl(url);
+  if (db === 0) return;
+  try {
+    await r.select(db);
+  } catch (e) {
+    let count = '';
+    try {
+      const reply = (await r.config('GET', 'databases')) as string[];
+      if (reply?.[1]) count = ` (this server has ${reply[1]} databases: 0 to ${Number(reply[1]) - 1})`;
+    } catch {
+      // CONFIG may be denied to this ACL user
+    }
+    throw new UnavailableError(`REDIS_URL names database ${db} (${redactUrl(url)}), which Redis refused: ${describeRedisError(e as Error)}${count}`);
+  }
+}
+
+/**
+ * For commands that attach without failing when Redis is away (the console): when Redis
+ * answers and refuses the URL's database, throw that one line; otherwise do nothing.
+ */
+export async function assertDatabase(o: Omit<ConnectOptions, 'role'>): Promise<void> {
+  if (dbOfUrl(o.url) === 0) return;
+  let r: Redis;
+  try {
+    r = await connectRedis({ ...o, role: 'cli', name: o.name ?? 'qt:db-check' });
+  } catch (e) {
+    if (e instanceof UnavailableError && /^REDIS_URL names database/.test(e.message)) throw e;
+    return; // unreachable: the caller shows that itself
+  }
+  await r.quit().catch(() => r.disconnect());
 }
 
 export function describeRedisError(e: Error | undefined): string {

@@ -10,6 +10,7 @@ const STATUS_COLOR: Record<ServiceInfo['status'], string> = {
   running: 'green',
   starting: 'cyan',
   stopping: 'cyan',
+  standby: 'cyan',
   silent: 'yellow',
   degraded: 'yellow',
   failed: 'red',
@@ -33,7 +34,7 @@ export function ServicesView({ report, filter, selected, detail, width, height }
       {rows.map((s, i) => (
         <Text key={s.service} wrap="truncate-end" inverse={start + i === selected}>
           {(start + i === selected) ? '›' : ' '}{cell(s.service, 18)} <Text color={s.stopped_at ? 'cyan' : STATUS_COLOR[s.status]} bold={s.status !== 'running'}>{cell(s.stopped_at ? 'stopped' : s.status, 9)}</Text> {cell(age(s.beat_age_s), 5, 'right')}{' '}
-          {cell(age(s.last_msg_age_s), 5, 'right')} {cell(num(s.processed), 7, 'right')} {cell(num(s.errors), 5, 'right')} {s.last_error ? <Text color="red">{cut(s.last_error, errW)}</Text> : <Text dimColor>{cut(s.detail, errW)}</Text>}
+          {cell(age(s.last_msg_age_s), 5, 'right')} {cell(num(s.processed), 7, 'right')} {cell(num(s.errors), 5, 'right')} {s.last_error ? <Text color="red">{cut(s.last_error, errW)}</Text> : s.standby ? <Text color="cyan">{cut(`standby: ${s.standby} waits to take over`, errW)}</Text> : <Text dimColor>{cut(s.detail, errW)}</Text>}
         </Text>
       ))}
     </Box>
@@ -47,6 +48,7 @@ function ServiceDetail({ s, width, height }: { s: ServiceInfo; width: number; he
     `last beat ${age(s.beat_age_s)} ago  last message ${age(s.last_msg_age_s)} ago`,
     `processed ${s.processed ?? '-'}  errors ${s.errors ?? '-'}`,
     `detail: ${s.detail || '-'}`,
+    `standby: ${s.standby ? `${s.standby} (a second engine waits for this singleton's lease)` : '-'}`,
     `last error: ${s.last_error || '-'}`,
   ];
   return <DetailLines lines={lines} width={width} height={height} />;

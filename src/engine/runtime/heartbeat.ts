@@ -68,3 +68,36 @@ export async function beat(redis: Redis, names: Names, hb: HeartbeatState, beatM
   else tx.hset(key, hb.fields(now)).hdel(key, 'stopped_at').pexpire(key, beatMs * 3);
   await tx.sadd(names.registry(), hb.service).exec();
 }
+
+/**
+ * A standby's heartbeat must not hide the holder's: it writes the whole hash (status
+ * `standby`) only when no other live instance owns it (absent, ours, or itself a
+ * standby / stopping one); otherwise it adds `standby` (`{host}:{pid}`) and `standby_at`
+ * (epoch ms) to the holder's hash, leaving its fields and TTL alone.
+ * KEYS[1] heartbeat hash, KEYS[2] registry; ARGV[1] `{host}:{pid}`, ARGV[2] now, ARGV[3]
+ * TTL ms, ARGV[4] service, ARGV[5..] field/value pairs. Returns 1 when the whole hash was written.
+ */
+const STANDBY_BEAT_LUA = `
+local h = redis.call('HMGET', KEYS[1], 'host', 'pid', 'status')
+local owner = tostring(h[1]) .. ':' .. tostring(h[2])
+if (not h[3]) or h[3] == 'standby' or h[3] == 'stopping' or owner == ARGV[1] then
+  local kv = {}
+  for i = 5, #ARGV do kv[#kv + 1] = ARGV[i] end
+  redis.call('HSET', KEYS[1], unpack(kv))
+  redis.call('HDEL', KEYS[1], 'standby', 'standby_at')
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('SADD', KEYS[2], ARGV[4])
+  return 1
+end
+redis.call('HSET', KEYS[1], 'standby', ARGV[1], 'standby_at', ARGV[2])
+return 0
+`;
+
+/** The heartbeat of a singleton stage's standby (see STANDBY_BEAT_LUA); `me` is `{host}:{pid}`. */
+export async function beatStandby(redis: Redis, names: Names, hb: HeartbeatState, beatMs: number, me: string, now = Date.now()): Promise<boolean> {
+  const fields = hb.fields(now);
+  const kv: string[] = [];
+  for (const [k, v] of Object.entries(fields)) kv.push(k, v);
+  const r = await redis.eval(STANDBY_BEAT_LUA, 2, names.service(hb.service), names.registry(), me, String(now), String(beatMs * 3), hb.service, ...kv);
+  return Number(r) === 1;
+}

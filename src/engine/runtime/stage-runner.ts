@@ -4,6 +4,8 @@
  * the stream's schema, the single commit transaction per batch (state, outputs,
  * rejections, dead letters, metrics, XACK), reclaiming entries a dead consumer left
  * pending, poison-message dead-lettering, heartbeats, graceful stop and reconnects.
+ * A singleton stage (one per prefix) runs only while it holds its lease (lease.ts); a
+ * second engine's copy waits as `standby`. A stop ends by its deadline whatever Redis does.
  */
 import { Redis, type ChainableCommander } from 'ioredis';
 import type { ServiceStatus } from '../../contract/codes.js';
@@ -15,9 +17,11 @@ import { redisOptions } from '../../redis/connect.js';
 import {
   addDeadLetter, addMetrics, addOutputs, addRejection, addState, emptyCounts, flushBatched, type Caps, type MetricCounts,
 } from './commit.js';
-import { beat, HeartbeatState } from './heartbeat.js';
 import { recordGroupLag } from './lag-record.js';
 import { ensureGroups, groupsFor } from './topology.js';
+import { beat, beatStandby, HeartbeatState } from './heartbeat.js';
+import { SingletonLease } from './lease.js';
+import { settledBy } from './deadline.js';
 import { isConsumer, type AnyStage, type ConsumerStage, type Delivery, type Outcome, type StageContext, type TickerStage } from './types.js';
 
 export interface RunnerDeps {
@@ -36,6 +40,17 @@ export interface RunnerDeps {
   mode: string;
   log: Logger;
   consumerName?: string;
+  /** Called with each connection the runner opens (the daemon's LinkMonitor logs losses). */
+  watch?: (conn: Redis, name: string) => void;
+  /** Set for a stage that must run once per prefix: its lease TTL in ms (QT_LEASE_TTL_MS). */
+  lease?: { ttlMs: number };
+}
+
+/** A commit refused because this process no longer holds the stage's lease (fencing). */
+export class LeaseLostError extends Error {
+  constructor(key: string) {
+    super(`lease ${key} no longer held: commit refused (another engine may hold it now)`);
+  }
 }
 
 interface RawEntry {
@@ -112,6 +127,14 @@ export class StageRunner {
   private loop?: Promise<void>;
   private beatTimer?: NodeJS.Timeout;
   private readonly halt = { stopped: false };
+  /** The singleton lease, for stages that run once per prefix. */
+  private lease?: SingletonLease;
+  private leaseTimer?: NodeJS.Timeout;
+  private leaseHeld = false;
+  private standbySince = 0;
+  private stageStarted = false;
+  /** The batch or tick in hand and not yet committed (what a forced stop reports). */
+  private inHand: { what: string; ids: string[] } | null = null;
   private readonly ctx: StageContext;
   private readonly log: Logger;
   /** Totals since start, for the terminal summary and tests. */
@@ -152,6 +175,7 @@ export class StageRunner {
         lazyConnect: false,
       });
       this.blocking.on('error', (e: Error) => this.log.debug('redis (blocking) error', { error: e.message }));
+      this.d.watch?.(this.blocking, `qt:${s.name}:block`);
       // A read cut off by a lost connection may have been served (its entries now pending
       // for this consumer) while its reply was lost; ioredis then resends it and gets newer
       // entries: redo our own pending ones first.
@@ -165,29 +189,140 @@ export class StageRunner {
       lazyConnect: false,
     });
     this.committer.on('error', (e: Error) => this.log.debug('redis (commit) error', { error: e.message }));
+    this.d.watch?.(this.committer, `qt:${s.name}:commit`);
     this.committer.on('close', () => {
       if (!this.halt.stopped) this.markRedo();
     });
-    await s.start?.(this.ctx);
-    if (this.hb.status === 'starting') this.hb.status = 'running';
+    if (this.d.lease) {
+      this.lease = new SingletonLease({ redis: this.d.writer, key: this.d.names.lease(s.name), holder: this.consumer, ttlMs: this.d.lease.ttlMs });
+      this.standbySince = Date.now();
+      await this.leaseStep();
+      if (this.leaseHeld) await this.startStage();
+      this.scheduleLease();
+    } else await this.startStage();
     await this.safeBeat();
     this.beatTimer = setInterval(() => void this.safeBeat(), this.d.heartbeatMs);
     this.beatTimer.unref();
     this.loop = isConsumer(s) ? this.consumeLoop(s) : this.tickLoop(s);
   }
 
-  /** Finishes the batch in hand, acks, writes a `stopping` heartbeat. */
-  async stop(): Promise<void> {
+  private async startStage(): Promise<void> {
+    await this.stage.start?.(this.ctx);
+    this.stageStarted = true;
+    if (this.hb.status === 'starting' || this.hb.status === 'standby') {
+      this.hb.status = 'running';
+      this.hb.detail = '';
+    }
+  }
+
+  /** Does this runner hold its stage's lease (always true for a stage without one)? */
+  get holdsLease(): boolean {
+    return !this.lease || this.lease.held();
+  }
+
+  /** One lease attempt (renew or acquire) and what changed: logged once per transition. */
+  private async leaseStep(): Promise<void> {
+    const l = this.lease!;
+    const r = await l.attempt();
+    if (this.halt.stopped) return;
+    const held = l.held();
+    if (r.error) this.log.debug('lease attempt failed', { lease: l.key, error: r.error });
+    if (held && !this.leaseHeld) {
+      if (this.hb.status === 'standby' || this.stageStarted) {
+        this.log.info('lease acquired: this engine runs the stage now (was standby)', { lease: l.key, ttl_ms: l.ttlMs, standby_ms: Date.now() - this.standbySince });
+      } else this.log.info('lease acquired', { lease: l.key, ttl_ms: l.ttlMs });
+    } else if (!held) {
+      const detail = `lease ${l.key} held by ${r.holder ?? 'unknown (Redis did not answer)'}${r.pttlMs !== null && r.pttlMs >= 0 ? `, ${r.pttlMs} ms left unless renewed` : ''}; this engine takes over when it ends`;
+      if (this.leaseHeld) {
+        this.standbySince = Date.now();
+        this.log.warn('lease lost: the stage stops acting and waits as standby', { lease: l.key, holder: r.holder, error: r.error });
+      } else if (this.hb.status !== 'standby') {
+        this.log.info('standby: another engine runs this stage', { lease: l.key, holder: r.holder, pttl_ms: r.pttlMs });
+      }
+      this.hb.status = 'standby';
+      this.hb.detail = detail;
+      if (this.leaseHeld) void this.safeBeat(false);
+    }
+    this.leaseHeld = held;
+  }
+
+  private scheduleLease(): void {
+    if (this.halt.stopped) return;
+    const l = this.lease!;
+    this.leaseTimer = setTimeout(() => {
+      void this.leaseStep().finally(() => this.scheduleLease());
+    }, this.leaseHeld ? l.renewEveryMs : l.pollEveryMs);
+  }
+
+  /**
+   * Waits (as standby) until this runner holds its lease; starts the stage at the first
+   * acquisition. False when stopping, or when the stage failed to start (the lease is
+   * then given back for another engine).
+   */
+  private async awaitLease(): Promise<boolean> {
+    const l = this.lease!;
+    while (!this.halt.stopped && !l.held()) await sleep(Math.min(100, l.pollEveryMs), this.halt);
+    if (this.halt.stopped) return false;
+    if (!this.stageStarted) {
+      try {
+        await this.startStage();
+      } catch (e) {
+        this.hb.fail(errorMessage(e));
+        this.log.error('stage failed to start after taking the lease; giving the lease back', { error: errorMessage(e) });
+        await l.release().catch(() => undefined);
+        this.leaseHeld = false;
+        await sleep(Math.min(5000, l.ttlMs), this.halt);
+        return false;
+      }
+    }
+    if (this.hb.status === 'standby') {
+      this.hb.status = 'running';
+      this.hb.detail = '';
+      await this.safeBeat(); // at once: the heartbeat names the new holder (ENGINE_CONTENDED reads both)
+    }
+    return true;
+  }
+
+  /**
+   * Finishes the batch in hand, acks, writes a `stopping` heartbeat and gives the lease
+   * back, by `deadline` (epoch ms) whatever Redis does: a commit Redis does not answer is
+   * cut off and logged (its entries stay pending, redone by the next start).
+   */
+  async stop(deadline = Date.now() + 10_000): Promise<void> {
     if (this.halt.stopped) return;
     this.halt.stopped = true;
+    if (this.leaseTimer) clearTimeout(this.leaseTimer);
     // Close the blocking connection first so no read hangs.
     this.blocking?.disconnect();
-    await this.loop?.catch(() => undefined);
+    const room = Math.max(0, deadline - Date.now());
+    if (!(await settledBy(this.loop, deadline - Math.min(2000, room / 4)))) {
+      // Redis does not answer: cut the commit connection so a commit in flight fails now.
+      this.committer?.disconnect();
+      await settledBy(this.loop, deadline - Math.min(1500, room / 5));
+    }
+    if (this.inHand) {
+      this.log.warn('not committed at stop (Redis did not answer in time)', {
+        what: this.inHand.what,
+        ...(this.inHand.ids.length ? { ids: this.inHand.ids.slice(0, 20).join(','), outcome: 'these entries stay pending in the group and are redone by the next start (reclaimed after QT_RECLAIM_IDLE_MS)' } : { outcome: 'the tick\'s results are dropped; the next tick recomputes them' }),
+      });
+    }
     if (this.beatTimer) clearInterval(this.beatTimer);
-    await this.stage.stop?.().catch((e) => this.log.warn('stop failed', { error: errorMessage(e) }));
+    if (!(await settledBy(this.stage.stop?.().catch((e) => this.log.warn('stop failed', { error: errorMessage(e) })), deadline - Math.min(1000, room / 8)))) {
+      this.log.warn('the stage\'s own stop did not finish in time');
+    }
     this.committer?.disconnect();
     this.hb.status = 'stopping';
-    await this.safeBeat();
+    const last = Math.max(0, Math.min(1000, deadline - Date.now()));
+    if (this.d.writer.status !== 'ready') {
+      if (this.lease && this.leaseHeld) this.log.warn('lease not released (Redis unreachable): it expires by itself', { lease: this.lease.key, within_ms: this.lease.ttlMs });
+      return;
+    }
+    await settledBy(this.safeBeat(this.holdsLease), Date.now() + last);
+    if (this.lease && this.leaseHeld) {
+      const released = await this.lease.release(Math.max(50, deadline - Date.now())).catch(() => false);
+      if (!released) this.log.warn('lease not released (Redis did not answer, or it was no longer ours): it expires by itself', { lease: this.lease.key, within_ms: this.lease.ttlMs });
+      else this.log.debug('lease released', { lease: this.lease.key });
+    }
   }
 
   /**
@@ -198,6 +333,8 @@ export class StageRunner {
    */
   private async commit(build: (tx: ChainableCommander) => void): Promise<[Error | null, unknown][]> {
     const c = this.committer!;
+    // Fencing: a singleton commits only while its lease is valid (lease.ts).
+    if (this.lease && !this.lease.held()) throw new LeaseLostError(this.lease.key);
     if (c.status !== 'ready') {
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => {
@@ -212,6 +349,7 @@ export class StageRunner {
         c.once('ready', onReady);
       });
     }
+    if (this.lease && !this.lease.held()) throw new LeaseLostError(this.lease.key);
     const tx = c.multi();
     build(tx);
     return new Promise((resolve, reject) => {
@@ -239,11 +377,14 @@ export class StageRunner {
     return this.loop ?? Promise.resolve();
   }
 
-  private async safeBeat(): Promise<void> {
+  private async safeBeat(holder = this.holdsLease): Promise<void> {
     try {
-      await beat(this.d.writer, this.d.names, this.hb, this.d.heartbeatMs);
-      // where its group stands, for the trend of `qt health` (lag-record.ts)
-      if (isConsumer(this.stage) && this.hb.status !== 'stopping') await recordGroupLag(this.d.writer, this.d.names, this.stage.name, this.d.names.stream(this.stage.input), this.d.names.group(this.stage.name));
+      if (!holder) await beatStandby(this.d.writer, this.d.names, this.hb, this.d.heartbeatMs, this.consumer);
+      else {
+        await beat(this.d.writer, this.d.names, this.hb, this.d.heartbeatMs);
+        // where its group stands, for the trend of `qt health` (lag-record.ts)
+        if (isConsumer(this.stage) && this.hb.status !== 'stopping') await recordGroupLag(this.d.writer, this.d.names, this.stage.name, this.d.names.stream(this.stage.input), this.d.names.group(this.stage.name));
+      }
     } catch (e) {
       this.log.debug('heartbeat failed', { error: errorMessage(e) });
     }
@@ -267,6 +408,7 @@ export class StageRunner {
     let lastReclaim = 0;
     let backoff = 100;
     while (!this.halt.stopped) {
+      if (this.lease && !(await this.awaitLease())) continue;
       try {
         if (this.redoOwn) {
           // After a lost connection: this consumer's own pending entries first, in order
@@ -295,6 +437,11 @@ export class StageRunner {
         await this.processBatch(s, key, group, entries);
       } catch (e) {
         if (this.halt.stopped) break;
+        this.inHand = null; // not committed: its entries stay pending and are retried
+        if (e instanceof LeaseLostError) {
+          this.log.warn('lease lost before the commit: the batch stays pending for the holder to reclaim', { error: e.message });
+          continue;
+        }
         const msg = errorMessage(e);
         if (/NOGROUP/.test(msg)) {
           await this.recreateGroup(s).catch((err: unknown) => this.log.warn('recreating the consumer group failed; retrying', { group, error: errorMessage(err) }));
@@ -380,9 +527,11 @@ export class StageRunner {
 
     const outcomes: Outcome[] = [];
     const acked: string[] = [...trimmed, ...dead.map((x) => x.id)];
-    const lease = this.lease(key, group, valid.map((d) => d.entryId));
+    const lease = this.renewPending(key, group, valid.map((d) => d.entryId));
+    this.inHand = { what: `${entries.length} entries of ${key} (group ${group})`, ids: entries.map((e) => e.id) };
     try {
-      return await this.handleAndCommit(s, key, group, now, counts, valid, dead, outcomes, acked);
+      await this.handleAndCommit(s, key, group, now, counts, valid, dead, outcomes, acked);
+      this.inHand = null;
     } finally {
       lease.stop();
     }
@@ -392,7 +541,7 @@ export class StageRunner {
    * While a batch is in hand, its entries' idle time is reset every third of the reclaim
    * idle time (RENEW_LUA), for at most MAX_LEASE_PERIODS periods.
    */
-  private lease(key: string, group: string, ids: string[]): { stop(): void } {
+  private renewPending(key: string, group: string, ids: string[]): { stop(): void } {
     if (ids.length === 0) return { stop: () => undefined };
     const every = Math.max(50, Math.floor(this.d.reclaimIdleMs / 3));
     const until = Date.now() + MAX_LEASE_PERIODS * this.d.reclaimIdleMs;
@@ -473,7 +622,9 @@ export class StageRunner {
 
   private async tickLoop(s: TickerStage): Promise<void> {
     while (!this.halt.stopped) {
+      if (this.lease && !(await this.awaitLease())) continue;
       const t0 = Date.now();
+      this.inHand = { what: `the tick of ${s.name} started at ${new Date(t0).toISOString()}`, ids: [] };
       try {
         const r = await s.tick(this.ctx);
         const counts = emptyCounts();
@@ -491,10 +642,17 @@ export class StageRunner {
           addMetrics(tx, this.d.names, s.name, t0, counts);
         });
         for (const [err] of res) if (err) this.log.warn('command in tick transaction failed', { error: err.message });
+        this.inHand = null;
+        this.log.debug('tick committed', { started_at: t0, out: counts.out });
         this.account(counts, t0);
         if (this.hb.status === 'failed') this.hb.status = 'running';
       } catch (e) {
         if (this.halt.stopped) break;
+        this.inHand = null;
+        if (e instanceof LeaseLostError) {
+          this.log.warn('lease lost during the tick: its results are dropped (the holder ticks instead)', { error: e.message });
+          continue;
+        }
         this.hb.fail(errorMessage(e));
         this.log.warn('tick failed', { error: errorMessage(e) });
       }
