@@ -136,7 +136,9 @@ async function startApply(redis: Redis, names: Names, policy: Policy): Promise<S
   await r.start();
   return r;
 }
-const addPlan = (redis: Redis, names: Names, p: ApplyPlan) => redis.xadd(names.stream('apply.plan'), '*', ...Object.entries(encode('apply.plan', p)).flat());
+/** Writes a plan made now (a plan with the fixed NOW of the pure tests would be expired). */
+const addPlan = (redis: Redis, names: Names, p: ApplyPlan) =>
+  redis.xadd(names.stream('apply.plan'), '*', ...Object.entries(encode('apply.plan', { ...p, ts: p.ts === NOW ? Date.now() : p.ts })).flat());
 async function read(redis: Redis, names: Names, stream: 'apply.approved' | 'stage.rejected') {
   const raw = (await redis.xrange(names.stream(stream), '-', '+')) as [string, string[]][];
   return raw.map(([, f]) => fieldsFromArray(f));

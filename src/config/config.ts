@@ -40,6 +40,7 @@ export const VARIABLES = {
   QT_MAX_LEVERAGE: [C.int(1, 125), '10', 'largest leverage (initial policy)'],
   QT_MAX_OPEN_POSITIONS: [C.int(1, 1000), '10', 'open-position limit (initial policy)'],
   QT_ALLOW_UPSIZE: [C.bool(), 'true', 'upsize to the smallest valid quantity when under min notional (initial policy)'],
+  QT_ENTRY_MAX_AGE_MS: [C.int(1000, 604800000), '60000', 'entries older than this are rejected intent_expired; exits never expire (initial policy)'],
   QT_TP_PCT: [C.dec(0.01, 100), '2', 'take profit distance in % of entry'],
   QT_SL_PCT: [C.dec(0.01, 100), '1', 'stop loss distance in % of entry'],
   QT_TRADER_COOLDOWN_MS: [C.int(0, 86400000), '60000', 'autonomous_trader: min time between entries on one symbol'],
@@ -99,6 +100,8 @@ export interface Config {
     maxLeverage: number;
     maxOpenPositions: number;
     allowUpsize: boolean;
+    /** Initial policy `entry_max_age_ms` (ms). */
+    entryMaxAgeMs: number;
     tpPct: number;
     slPct: number;
     cooldownMs: number;
@@ -240,6 +243,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       maxLeverage: values.QT_MAX_LEVERAGE as number,
       maxOpenPositions: values.QT_MAX_OPEN_POSITIONS as number,
       allowUpsize: values.QT_ALLOW_UPSIZE as boolean,
+      entryMaxAgeMs: values.QT_ENTRY_MAX_AGE_MS as number,
       tpPct: values.QT_TP_PCT as number,
       slPct: values.QT_SL_PCT as number,
       cooldownMs: values.QT_TRADER_COOLDOWN_MS as number,

@@ -30,6 +30,7 @@ export const REASON_CODES = [
   'exchange_unavailable',
   'opposite_position',
   'at_position_limit',
+  'intent_expired',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
@@ -60,6 +61,7 @@ export const FINDING_CODES = [
   'REDIS_CONFIG',
   'SERVICES_UNKNOWN',
   'KILL_SWITCH_ON',
+  'ENTRIES_EXPIRED',
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 

@@ -50,6 +50,11 @@ export const TradeIntentSchema = z.object({
   signal_id: id().optional(),
   rl_gate_reason: text(200).optional(),
   reason: text(500).optional(),
+  /**
+   * (addition) Epoch ms of the oldest fact this intent rests on (an autonomous entry: its
+   * signal's `ts`); absent: the intent's own `ts`. Entry age is measured from it.
+   */
+  origin_ts: tsMs().optional(),
 });
 export type TradeIntent = z.output<typeof TradeIntentSchema>;
 
@@ -82,6 +87,8 @@ export const ApplyPlanSchema = z.object({
   intent_ts: tsMs().optional(),
   intent_type: z.enum(INTENT_TYPES).optional(),
   margin_usd: nonNegNum().optional(),
+  /** (addition) The intent's `origin_ts` (else its `ts`), carried so every later stage measures the same age. */
+  origin_ts: tsMs().optional(),
 });
 export type ApplyPlan = z.output<typeof ApplyPlanSchema>;
 

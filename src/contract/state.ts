@@ -65,6 +65,8 @@ export interface Policy {
   daily_loss_limit_usd: number;
   rl_influence: boolean;
   price_max_age_ms: number;
+  /** Entries (signal, intent, plan, approval) older than this (ms, from their origin ts) are rejected `intent_expired`. */
+  entry_max_age_ms: number;
 }
 
 export interface PriceState {
@@ -149,6 +151,7 @@ export const DEFAULT_POLICY: Policy = {
   daily_loss_limit_usd: 500,
   rl_influence: false,
   price_max_age_ms: 10000,
+  entry_max_age_ms: 60000,
 };
 
 export function readPolicy(h: Record<string, string> | null | undefined, fallback: Policy = DEFAULT_POLICY): Policy {
@@ -168,6 +171,7 @@ export function readPolicy(h: Record<string, string> | null | undefined, fallbac
     daily_loss_limit_usd: toNum(h.daily_loss_limit_usd, fallback.daily_loss_limit_usd),
     rl_influence: b(h.rl_influence, fallback.rl_influence),
     price_max_age_ms: toNum(h.price_max_age_ms, fallback.price_max_age_ms),
+    entry_max_age_ms: toNum(h.entry_max_age_ms, fallback.entry_max_age_ms),
   };
 }
 
@@ -185,5 +189,6 @@ export function policyToHash(p: Policy): Record<string, string> {
     daily_loss_limit_usd: String(p.daily_loss_limit_usd),
     rl_influence: String(p.rl_influence),
     price_max_age_ms: String(p.price_max_age_ms),
+    entry_max_age_ms: String(p.entry_max_age_ms),
   };
 }

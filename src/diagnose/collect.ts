@@ -195,7 +195,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
   }
   for (const s of stagesFromRejections(rejections, have, streamsRes.streams)) {
     const at = stages.findIndex((x) => x.stage === s.stage);
-    if (at >= 0) stages[at] = { ...stages[at]!, rejected: s.rejected, top_reasons: s.top_reasons, in: Math.max(stages[at]!.in, s.in) };
+    if (at >= 0) stages[at] = { ...stages[at]!, rejected: s.rejected, top_reasons: s.top_reasons, in: Math.max(stages[at]!.in, s.in), ...(s.expired ? { expired: s.expired } : {}) };
     else stages.push(s);
   }
   stages.sort((a, b) => order(a.stage) - order(b.stage));

@@ -5,14 +5,15 @@
 import type { Finding, PipelineSnapshot, StageStats } from './read-model.js';
 import type { Thresholds } from './thresholds.js';
 import { fmtAge, streamFindings } from './findings-streams.js';
+import { expiredFindings } from './findings-expired.js';
 import { defaultInputOf } from './services.js';
 import { firstGhosts } from './positions.js';
 import { STAGES, STAGE_INPUT } from '../contract/names.js';
 
 const AUTH_RE = /(?<![\d.])401(?![\d.])(?=\D*(unauthori|-201[45]|auth|api))|http\s*401\b|-2015|-2014|unauthori[sz]ed|invalid api[- ]?key|auth_failed/i;
 const MISMATCH = new Set(['schema_invalid', 'invalid_quantity']);
-/** reasons that are filtering by design, not failure (position_limit_reached: POSITION_LIMIT_BLOCKING) */
-const FILTER_REASONS = new Set(['duplicate', 'cooldown', 'confidence_below_min', 'kill_switch', 'position_limit_reached', 'exit_in_flight', 'at_position_limit', 'opposite_position']);
+/** reasons that are filtering by design, not failure (position_limit_reached: POSITION_LIMIT_BLOCKING; intent_expired: ENTRIES_EXPIRED) */
+const FILTER_REASONS = new Set(['duplicate', 'cooldown', 'confidence_below_min', 'kill_switch', 'position_limit_reached', 'exit_in_flight', 'at_position_limit', 'opposite_position', 'intent_expired']);
 
 /** Fields each stage's input must carry (contract §1), for CONTRACT_MISMATCH evidence. */
 const EXPECTED: Record<string, { stream: string; fields: string[]; sizing?: string[][] }> = {
@@ -36,6 +37,7 @@ const REASON_FIX: Record<string, string> = {
   price_stale: 'the price feed is late: check the market service', price_unavailable: 'no price for the symbol: check the market service',
   confidence_below_min: 'signals are under the policy min_confidence: lower it or check the model',
   kill_switch: 'the kill switch is on (`qt kill-switch off` when safe)',
+  intent_expired: 'see ENTRIES_EXPIRED: entries older than the policy entry_max_age_ms are refused; find why the pipeline was behind',
 };
 
 const sevRank = { crit: 3, warn: 2, info: 1 } as const;
@@ -43,7 +45,7 @@ const sevRank = { crit: 3, warn: 2, info: 1 } as const;
 export function findingsOf(snap: PipelineSnapshot, th: Thresholds): Finding[] {
   const out: Finding[] = [...streamFindings(snap, th)];
   for (const s of snap.stages) out.push(...stageFindings(s, snap, th));
-  out.push(...serviceFindings(snap), ...positionFindings(snap), ...miscFindings(snap));
+  out.push(...serviceFindings(snap), ...positionFindings(snap), ...miscFindings(snap), ...expiredFindings(snap));
   return out.sort((a, b) => sevRank[b.severity] - sevRank[a.severity] || a.code.localeCompare(b.code) || a.subject.localeCompare(b.subject));
 }
 

@@ -48,9 +48,26 @@ export function stagesFromMetrics(
     });
     s.success_rate = rate(s.in, s.out);
     s.top_reasons = topReasons(reasons, stage, rejections);
+    const expired = expiredFromMetrics(perMinute, minutes);
+    if (expired) s.expired = expired;
     out.push(s);
   }
   return out;
+}
+
+/** `intent_expired` rejections per minute → how many, from the first minute to the end of the last (epoch ms). */
+export function expiredFromMetrics(perMinute: (Record<string, string> | null)[], minutes: number[]): StageStats['expired'] {
+  let count = 0;
+  let first = -1;
+  let last = -1;
+  perMinute.forEach((h, k) => {
+    const n = num(h?.['rej:intent_expired']) ?? 0;
+    if (n <= 0) return;
+    count += n;
+    if (first < 0) first = minutes[k]!;
+    last = minutes[k]!;
+  });
+  return count > 0 ? { count, first_at: first * 60000, last_at: last * 60000 + 59999 } : undefined;
 }
 
 export function topReasons(counts: Map<string, number>, stage: string, rejections: RejectionExample[], max = 5): ReasonCount[] {
@@ -77,10 +94,12 @@ export function stagesFromRejections(rejections: RejectionExample[], have: Set<s
   for (const [stage, reasons] of by) {
     const rejected = [...reasons.values()].reduce((a, b) => a + b, 0);
     const d = derived(stage as StageName, streams);
+    const exp = rejections.filter((r) => r.stage === stage && r.reason === 'intent_expired').map((r) => r.ts);
     out.push({
       stage, in: Math.max(d?.in ?? 0, rejected), out: d?.out ?? 0, rejected, dead: 0, errors: 0,
       success_rate: rate(Math.max(d?.in ?? 0, rejected), d?.out ?? 0),
       top_reasons: topReasons(reasons, stage, rejections), series: [], source: 'streams',
+      ...(exp.length ? { expired: { count: exp.length, first_at: Math.min(...exp), last_at: Math.max(...exp) } } : {}),
     });
   }
   return out;

@@ -36,6 +36,12 @@ export interface StageStats {
   series: { minute: number; in: number; out: number; rejected: number }[];
   /** where the numbers came from: our metrics hashes, or derived from streams */
   source: 'metrics' | 'streams' | 'none';
+  /**
+   * (addition) Entries this stage refused as `intent_expired` in the window, and since when:
+   * `first_at`/`last_at` epoch ms (the start of the first and the end of the last minute
+   * with one, from `rej:intent_expired` in the metrics; else the sampled rejections' ts).
+   */
+  expired?: { count: number; first_at: number; last_at: number };
 }
 
 export interface GroupInfo {

@@ -16,6 +16,7 @@ import {
   addDeadLetter, addMetrics, addOutputs, addRejection, addState, emptyCounts, flushBatched, type Caps, type MetricCounts,
 } from './commit.js';
 import { beat, HeartbeatState } from './heartbeat.js';
+import { ensureGroups, groupsFor } from './topology.js';
 import { isConsumer, type AnyStage, type ConsumerStage, type Delivery, type Outcome, type StageContext, type TickerStage } from './types.js';
 
 export interface RunnerDeps {
@@ -77,6 +78,14 @@ if #own > 0 then
 end
 return 0
 `;
+/** Is stream entry id `a` (`ms-seq`) newer than `b`? */
+function newerId(a: string, b: string): boolean {
+  const [am, as = '0'] = a.split('-');
+  const [bm, bs = '0'] = b.split('-');
+  const d = BigInt(am!) - BigInt(bm!);
+  return d !== 0n ? d > 0n : BigInt(as) > BigInt(bs);
+}
+
 /** A batch keeps renewing its entries for at most this many reclaim periods (a hung call does not hold them forever). */
 const MAX_LEASE_PERIODS = 10;
 
@@ -97,6 +106,8 @@ export class StageRunner {
   private redoOwn = true; // also at start: a consumer of the same name resumes its own pending entries first
   /** Where the redo goes on: each of our pending entries is redone once per lost connection. */
   private redoFrom = '0';
+  /** The newest entry id this consumer committed (acked), where a vanished group is recreated. */
+  private lastDone?: string;
   private loop?: Promise<void>;
   private beatTimer?: NodeJS.Timeout;
   private readonly halt = { stopped: false };
@@ -130,8 +141,11 @@ export class StageRunner {
 
   async start(): Promise<void> {
     const s = this.stage;
+    // Its own group and the pipeline groups of what it writes, at 0 when new (topology.ts):
+    // whichever process starts first, no entry is written before its group exists.
+    const created = await ensureGroups(this.d.writer, this.d.names, groupsFor(s.name, isConsumer(s) ? s.input : undefined));
+    if (created.length) this.log.info('consumer groups created at 0: entries already in their streams will be delivered', { groups: created.join(', ') });
     if (isConsumer(s)) {
-      await this.ensureGroup(s);
       this.blocking = new Redis(this.d.redisUrl, {
         ...redisOptions({ url: this.d.redisUrl, tls: this.d.tls, role: 'worker', name: `qt:${s.name}:block` }),
         lazyConnect: false,
@@ -232,12 +246,16 @@ export class StageRunner {
     }
   }
 
-  private async ensureGroup(s: ConsumerStage<any, any>): Promise<void> {
-    try {
-      await this.d.writer.xgroup('CREATE', this.d.names.stream(s.input), this.d.names.group(s.name), '$', 'MKSTREAM');
-    } catch (e) {
-      if (!/BUSYGROUP/.test(errorMessage(e))) throw e;
-    }
+  /**
+   * Recreates this stage's group after it vanished (NOGROUP: Redis restarted without
+   * persistence, or the group was destroyed), after the newest entry this consumer
+   * committed, or at 0 when it committed none: entries written meanwhile are delivered,
+   * not skipped (a group at `$` would skip them); old entries expire (age-gate.ts).
+   */
+  private async recreateGroup(s: ConsumerStage<any, any>): Promise<void> {
+    const from = this.lastDone ?? '0';
+    const created = await ensureGroups(this.d.writer, this.d.names, [{ group: s.name, stream: s.input }], from);
+    if (created.length) this.log.warn('consumer group was missing (Redis restarted without persistence, or the group was destroyed); recreated', { group: s.name, from });
   }
 
   private async consumeLoop(s: ConsumerStage<any, any>): Promise<void> {
@@ -276,8 +294,7 @@ export class StageRunner {
         if (this.halt.stopped) break;
         const msg = errorMessage(e);
         if (/NOGROUP/.test(msg)) {
-          this.log.warn('consumer group missing (Redis restarted without persistence?); recreating', { group });
-          await this.ensureGroup(s).catch(() => undefined);
+          await this.recreateGroup(s).catch((err: unknown) => this.log.warn('recreating the consumer group failed; retrying', { group, error: errorMessage(err) }));
           lastReclaim = 0;
           continue;
         }
@@ -433,6 +450,7 @@ export class StageRunner {
       if (acked.length) tx.xack(key, group, ...acked);
     });
     for (const [err] of res) if (err) this.log.warn('command in batch transaction failed', { error: err.message });
+    for (const id of acked) if (!this.lastDone || newerId(id, this.lastDone)) this.lastDone = id;
 
     this.account(counts, now);
     s.committed?.(outcomes, this.ctx);

@@ -15,6 +15,7 @@ import type { Policy, PositionState, PriceState } from '../../contract/state.js'
 import { ceilToStep, decimalsOf, floorToStep, roundToTick } from '../exchange/precision.js';
 import type { MarketRules } from '../exchange/types.js';
 import { normaliseAction, reducingSide, type EntryAction } from './actions.js';
+import { entryExpiry, originOf, staleExitCheck } from './age-gate.js';
 
 export interface BridgeInput {
   intent: TradeIntent;
@@ -50,8 +51,10 @@ export function decideBridge(x: BridgeInput): BridgeDecision {
   const { intent } = x;
   const act = normaliseAction(intent.action);
   if (!act.ok) return fail(act.reason, act.detail);
-  if (!x.rules) return fail('symbol_not_allowed', `${intent.symbol} is not traded on the exchange (no market rules)`);
   const isExit = act.kind === 'exit' || intent.reduceOnly === true;
+  const aged = isExit ? null : entryExpiry(`entry intent ${intent.intent_id}`, originOf(intent), x.now, x.policy.entry_max_age_ms);
+  if (aged) return fail(aged.reason, aged.detail);
+  if (!x.rules) return fail('symbol_not_allowed', `${intent.symbol} is not traded on the exchange (no market rules)`);
   return isExit ? decideExit(x, x.rules, act.kind === 'exit' ? act.fraction : 1, act.kind === 'entry' ? act.action : undefined)
     : decideEntry(x, x.rules, act.action as EntryAction);
 }
@@ -142,6 +145,9 @@ function decideExit(x: BridgeInput, rules: MarketRules, fraction: number, declar
   const pos = x.position;
   if (!pos) return fail('no_position', `no open position for ${intent.symbol}`);
   const side = reducingSide(pos.side);
+  // An exit never expires; an old one is re-checked against the position as it is now.
+  const stale = staleExitCheck(`exit intent ${intent.intent_id}`, intent.symbol, side, originOf(intent), x.now, x.policy.entry_max_age_ms, pos);
+  if (stale) return fail(stale.reason, stale.detail);
   if (declaredSide && declaredSide !== side) {
     return fail('no_position', `reduce-only ${declaredSide} cannot reduce the open ${pos.side} ${intent.symbol} position (needs ${side})`);
   }
@@ -185,6 +191,7 @@ function common(x: BridgeInput, price: number) {
     source: x.intent.source,
     intent_ts: x.intent.ts,
     intent_type: x.intent.intent_type,
+    origin_ts: originOf(x.intent),
   };
 }
 

@@ -7,6 +7,7 @@ import type { ReasonCode } from '../../contract/codes.js';
 import type { ApplyPlan } from '../../contract/messages.js';
 import type { Policy, PositionState } from '../../contract/state.js';
 import { openedSide, reducingSide } from './actions.js';
+import { entryExpiry, originOf, staleExitCheck } from './age-gate.js';
 
 /** An approval not yet reflected in the position hashes (in this batch or in flight). */
 export interface PendingApproval {
@@ -134,6 +135,14 @@ export const GATES: Gate[] = [
     check: (p, v) => (v.permits.has(p.plan_id) ? deny('duplicate', `plan ${p.plan_id} already approved (permit ${v.permits.get(p.plan_id)})`) : PASS),
   },
   {
+    name: 'not_expired',
+    appliesTo: 'entry',
+    check: (p, v) => {
+      const r = entryExpiry(`entry plan ${p.plan_id}`, originOf(p), v.now, v.policy.entry_max_age_ms);
+      return r ? deny(r.reason, r.detail) : PASS;
+    },
+  },
+  {
     name: 'kill_switch_off',
     appliesTo: 'entry',
     check: (_p, v) => (v.killSwitch === null ? PASS : deny('kill_switch', `kill switch on: ${v.killSwitch || '(no reason given)'}; entries blocked, exits allowed`)),
@@ -146,6 +155,14 @@ export const GATES: Gate[] = [
       if (!pos) return deny('no_position', `no open position for ${p.symbol}`);
       const need = reducingSide(pos.side);
       return p.side === need ? PASS : deny('no_position', `${p.side} does not reduce the open ${pos.side} ${p.symbol} position (needs ${need})`);
+    },
+  },
+  {
+    name: 'stale_exit_fits_position',
+    appliesTo: 'exit',
+    check: (p, v) => {
+      const r = staleExitCheck(`exit plan ${p.plan_id}`, p.symbol, p.side, originOf(p), v.now, v.policy.entry_max_age_ms, v.positions.get(p.symbol));
+      return r ? deny(r.reason, r.detail) : PASS;
     },
   },
   {

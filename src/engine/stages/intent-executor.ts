@@ -18,6 +18,9 @@ import { floorToStep } from '../exchange/precision.js';
 import { ExchangeError, type Exchange, type OrderAck, type OrderRequest } from '../exchange/types.js';
 import { ok, reject, type ConsumerStage, type Delivery, type Outcome, type StageContext } from '../runtime/types.js';
 import { commitFill, commitRefusal } from './executor-commit.js';
+import { DEFAULT_POLICY, readPosition } from '../../contract/state.js';
+import { PolicyCache, policyFromConfig } from '../state/policy.js';
+import { entryExpiry, originOf, staleExitCheck, type AgeRefusal } from './age-gate.js';
 import { applyFillArgs, clientOrderIdFor } from './executor-position.js';
 
 export interface IntentExecutorOptions {
@@ -31,6 +34,8 @@ export interface IntentExecutorOptions {
   settlePollMs?: number;
   /** MAXLEN ~ of apply.result / execution.result (QT_STREAM_MAXLEN). */
   streamMaxLen?: number;
+  /** The policy (its `entry_max_age_ms`); default: the stored policy over DEFAULT_POLICY. */
+  policy?: PolicyCache;
 }
 
 interface Batch {
@@ -42,6 +47,10 @@ interface Batch {
   fresh: Set<string>;
   /** Answers of the batch's one-call submission, by client id. */
   sent: Map<string, OrderAck | ExchangeError>;
+  /** Plans not to send, by client id: expired entries, and old exits the position no longer takes (age-gate.ts). */
+  aged: Map<string, AgeRefusal>;
+  /** Old exits: the open quantity now, which caps them. */
+  openQty: Map<string, number>;
 }
 
 const FINAL = new Set(['FILLED', 'REJECTED']);
@@ -70,6 +79,7 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
   const { exchange, names } = o;
   const leverageSet = new Map<string, number>();
   let degradedByAuth = false;
+  const policyCache = o.policy ?? new PolicyCache(names, DEFAULT_POLICY);
 
   type ResultExtra = Omit<ApplyResult, 'plan_id' | 'intent_id' | 'ts' | 'symbol' | 'side' | 'action' | 'source' | 'mode'>;
   const maxLen = o.streamMaxLen ?? 100000;
@@ -149,7 +159,7 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
   }
 
   /** The whole batch's new orders in one exchange call, when the exchange can (after their PENDING is persisted). */
-  async function presubmit(batch: Delivery<ApplyApproved>[], fresh: Set<string>, ctx: StageContext): Promise<Map<string, OrderAck | ExchangeError>> {
+  async function presubmit(batch: Delivery<ApplyApproved>[], fresh: Set<string>, held: Set<string>, ctx: StageContext): Promise<Map<string, OrderAck | ExchangeError>> {
     const results = new Map<string, OrderAck | ExchangeError>();
     if (!exchange.submitMarketOrders || fresh.size < 2) return results;
     const reqs: OrderRequest[] = [];
@@ -157,7 +167,7 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
     for (const d of batch) {
       const plan = { ...d.message, leverage: Math.max(1, Math.floor(d.message.leverage)) };
       const cid = clientOrderIdFor(plan.plan_id);
-      if (!fresh.has(cid) || taken.has(cid)) continue;
+      if (!fresh.has(cid) || taken.has(cid) || held.has(cid)) continue;
       const rules = exchange.rules(plan.symbol);
       const qty = rules ? floorToStep(plan.qty, rules.marketStepSize) : plan.qty;
       if (!(qty > 0)) continue;
@@ -181,6 +191,42 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
       return new Map(); // nothing known: each order is looked up by client id before it is sent again
     }
     return results;
+  }
+
+  /**
+   * The batch's age gate (age-gate.ts): entries older than the policy's entry_max_age_ms
+   * are refused `intent_expired`; exits older than it are re-checked against the position
+   * as it is now (one read of those symbols' position hashes) and capped at its quantity.
+   */
+  async function ageCheck(plans: Map<string, ApplyApproved>, ctx: StageContext): Promise<{ aged: Map<string, AgeRefusal>; openQty: Map<string, number> }> {
+    const now = ctx.now();
+    const limit = (await policyCache.get(ctx.redis, now)).entry_max_age_ms;
+    const aged = new Map<string, AgeRefusal>();
+    const openQty = new Map<string, number>();
+    const staleExits: [string, ApplyApproved][] = [];
+    for (const [cid, p] of plans) {
+      if (!p.reduceOnly) {
+        const r = entryExpiry(`entry approval ${p.plan_id}`, originOf(p), now, limit);
+        if (r) aged.set(cid, r);
+      } else if (now - originOf(p) > limit && limit > 0) staleExits.push([cid, p]);
+    }
+    if (staleExits.length === 0) return { aged, openQty };
+    const symbols = [...new Set(staleExits.map(([, p]) => p.symbol))];
+    const pipe = ctx.redis.pipeline();
+    for (const s of symbols) pipe.hgetall(names.position(s));
+    const res = (await pipe.exec()) ?? [];
+    const positions = new Map(symbols.map((s, i) => {
+      const [err, h] = res[i] ?? [new Error('no reply'), null];
+      if (err) throw err;
+      return [s, readPosition(s, (h as Record<string, string>) ?? {})] as const;
+    }));
+    for (const [cid, p] of staleExits) {
+      const pos = positions.get(p.symbol);
+      const r = staleExitCheck(`exit approval ${p.plan_id}`, p.symbol, p.side, originOf(p), now, limit, pos);
+      if (r) aged.set(cid, r);
+      else if (pos) openQty.set(cid, pos.qty);
+    }
+    return { aged, openQty };
   }
 
   function filled(plan: ApplyApproved, cid: string, ack: OrderAck, ctx: StageContext): Outcome {
@@ -272,8 +318,9 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
         for (let k = 0; k + 1 < flat.length; k += 2) h[String(flat[k])] = String(flat[k + 1]);
         orders.set(c, h);
       });
-      const sent = await presubmit(batch, fresh, ctx);
-      return { orders, seen: new Set(), fresh, sent };
+      const { aged, openQty } = await ageCheck(first, ctx);
+      const sent = await presubmit(batch, fresh, new Set([...aged.keys(), ...openQty.keys()]), ctx);
+      return { orders, seen: new Set(), fresh, sent, aged, openQty };
     },
 
     async handle(d: Delivery<ApplyApproved>, batch: Batch, ctx: StageContext): Promise<Outcome> {
@@ -296,8 +343,13 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
       let ack: OrderAck | null = existing.status && !isFresh ? await exchange.fetchOrderByClientId(plan.symbol, cid) : null;
       if (ack) ctx.log.info('order found by client id; not resent', { cid, status: existing.status, order_id: ack.orderId });
       if (!ack) {
+        // Nothing was sent for this plan: an expired entry, or an old exit the position no longer takes, stops here.
+        const aged = batch.aged.get(cid);
+        if (aged) return refuse(plan, cid, aged, ctx);
         const rules = exchange.rules(plan.symbol);
-        const qty = rules ? floorToStep(plan.qty, rules.marketStepSize) : plan.qty;
+        const open = batch.openQty.get(cid);
+        const want = open !== undefined ? Math.min(plan.qty, open) : plan.qty;
+        const qty = rules ? floorToStep(want, rules.marketStepSize) : want;
         if (!(qty > 0)) {
           return refuse(plan, cid, { reason: 'below_min_qty', detail: `qty ${plan.qty} rounds to 0 at step ${rules?.marketStepSize}` }, ctx);
         }
@@ -331,8 +383,9 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
  * creates the configured exchange itself (and then starts and stops it).
  */
 export async function intentExecutorFromDeps(deps: EngineDeps): Promise<ConsumerStage<'apply.approved', Batch>> {
-  if (deps.exchange) return createIntentExecutor({ exchange: deps.exchange as Exchange, names: deps.config.names, mode: deps.mode, streamMaxLen: deps.config.runtime.streamMaxLen });
+  const policy = new PolicyCache(deps.config.names, policyFromConfig(deps.config));
+  if (deps.exchange) return createIntentExecutor({ exchange: deps.exchange as Exchange, names: deps.config.names, mode: deps.mode, streamMaxLen: deps.config.runtime.streamMaxLen, policy });
   const { createExchange } = await import('../exchange/index.js');
   const exchange = await createExchange(deps.config, deps.writer, deps.log);
-  return createIntentExecutor({ exchange, names: deps.config.names, mode: deps.mode, ownsExchange: true, streamMaxLen: deps.config.runtime.streamMaxLen });
+  return createIntentExecutor({ exchange, names: deps.config.names, mode: deps.mode, ownsExchange: true, streamMaxLen: deps.config.runtime.streamMaxLen, policy });
 }

@@ -7,6 +7,7 @@
 import type { MarginSizedIntent, Signal } from '../../contract/messages.js';
 import type { Policy, PositionState } from '../../contract/state.js';
 import type { ReasonCode } from '../../contract/codes.js';
+import { entryExpiry } from './age-gate.js';
 
 export interface TraderSettings {
   minPositionUsd: number;
@@ -108,6 +109,8 @@ export function rlScale(policy: Policy, side: string, models: ParsedModels, rlSt
 
 export function decideEntry(i: EntryInput): EntryDecision {
   const { signal: s, policy, settings: cfg, now } = i;
+  const expired = entryExpiry(`entry signal ${s.signal_id}`, s.ts, now, policy.entry_max_age_ms);
+  if (expired) return { kind: 'reject', reason: expired.reason, detail: expired.detail };
   if (s.confidence < policy.min_confidence) {
     return { kind: 'reject', reason: 'confidence_below_min', detail: `confidence ${s.confidence.toFixed(4)} < min ${policy.min_confidence.toFixed(4)}` };
   }
@@ -157,6 +160,8 @@ export function decideEntry(i: EntryInput): EntryDecision {
       confidence: s.confidence,
       reduceOnly: false,
       signal_id: s.signal_id,
+      // the plan and approval measure their age from the signal (never later than now)
+      origin_ts: Math.min(s.ts, now),
       rl_gate_reason: rl.reason.slice(0, 200),
       reason: `confidence ${s.confidence.toFixed(3)} → margin ${f2(usd)} USD (min ${f2(m.min)}, max ${f2(m.max)}); ${volTxt} → leverage ${leverage} (max ${policy.max_leverage})`,
     },

@@ -19,6 +19,7 @@ export function policyFromConfig(c: Config): Policy {
     max_leverage: c.trading.maxLeverage,
     min_confidence: c.trading.minConfidence,
     allow_upsize: c.trading.allowUpsize,
+    entry_max_age_ms: c.trading.entryMaxAgeMs,
   };
 }
 
@@ -83,6 +84,7 @@ export const POLICY_FIELDS: Record<Exclude<keyof Policy, 'version'>, FieldSpec> 
   daily_loss_limit_usd: { kind: 'num', min: 0, max: 1e9, describe: 'realised daily loss that turns the kill switch on (USD)' },
   rl_influence: { kind: 'bool', describe: 'let the RL agent scale entry sizes' },
   price_max_age_ms: { kind: 'int', min: 100, max: 3_600_000, describe: 'older prices are stale' },
+  entry_max_age_ms: { kind: 'int', min: 1000, max: 604_800_000, describe: 'older entries (signal/intent/plan/approval) are rejected intent_expired (ms)' },
 };
 
 /** Validates `key=value` pairs; every problem names the key and the allowed range. */
