@@ -25,6 +25,8 @@ export async function seedState(r: Redis, names: Names): Promise<void> {
     ...DEFAULT_POLICY, version: '1', allowlist: SYMS, max_open_positions: 1000, max_position_usd: 1e6,
     max_leverage: 20, min_confidence: 0, allow_upsize: true, max_symbol_exposure_usd: 1e12, max_total_exposure_usd: 1e13,
     daily_loss_limit_usd: 1e12, price_max_age_ms: 3_600_000,
+    // a preloaded backlog takes longer than the default 60 s to drain: measure trading, not expiry
+    entry_max_age_ms: 3_600_000,
   }));
   await refreshPrices(r, names);
 }
