@@ -9,6 +9,10 @@
  * (executor-commit.ts): the position as it is at commit time (plans of one batch and
  * several executors compound), and nothing at all when the order is already final (an
  * entry handled twice at once still has one effect).
+ * Before anything is sent, the age gate (age-gate.ts): an entry whose intent is older than
+ * the policy's `entry_max_age_ms` is refused `intent_expired`; an old exit is re-checked
+ * against the position as it is now. An order already sent (found by client id) is never
+ * expired: its fill is recorded.
  */
 import type { ApplyApproved, ApplyResult } from '../../contract/messages.js';
 import type { Names } from '../../contract/names.js';
