@@ -60,6 +60,8 @@ export const FINDING_CODES = [
   'REDIS_CONFIG',
   'SERVICES_UNKNOWN',
   'KILL_SWITCH_ON',
+  'EXCHANGE_LIMITED',
+  'CLOCK_SKEW',
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 

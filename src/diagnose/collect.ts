@@ -13,6 +13,7 @@ import { defaultInputOf, serviceInfos } from './services.js';
 import { policyLimit, positionsSummary } from './positions.js';
 import { funnelOf, minutesOf, stagesFromMetrics, stagesFromRejections, stagesFromStreams } from './metrics.js';
 import type { PipelineSnapshot, RejectionExample } from './read-model.js';
+import { readExchangeState } from './findings-exchange.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './thresholds.js';
 import { entries, idMs, num, Reader, type Cmd } from './redis-read.js';
 import { auditKeys } from './key-audit.js';
@@ -200,6 +201,8 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
   }
   stages.sort((a, b) => order(a.stage) - order(b.stage));
 
+  const exchange = await readExchangeState(rd, names);
+  exchange.host = [...beats.values()].map((h) => h.exchange_host).find((h) => !!h) ?? null;
   for (const c of rd.denied) unknowns.push(`${c}: denied by this Redis user's ACL`);
   const modes = [...beats.values()].map((h) => String(h.mode ?? '').toUpperCase()).filter((m): m is Mode => (MODES as readonly string[]).includes(m));
 
@@ -221,6 +224,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     funnel: funnelOf(stages, streamsRes.streams),
     unknowns: [...new Set(unknowns)],
     commands: rd.commands,
+    exchange,
   };
 }
 

@@ -7,6 +7,7 @@ import type { Thresholds } from './thresholds.js';
 import { fmtAge, streamFindings } from './findings-streams.js';
 import { defaultInputOf } from './services.js';
 import { firstGhosts } from './positions.js';
+import { exchangeFindings } from './findings-exchange.js';
 import { STAGES, STAGE_INPUT } from '../contract/names.js';
 
 const AUTH_RE = /(?<![\d.])401(?![\d.])(?=\D*(unauthori|-201[45]|auth|api))|http\s*401\b|-2015|-2014|unauthori[sz]ed|invalid api[- ]?key|auth_failed/i;
@@ -43,7 +44,7 @@ const sevRank = { crit: 3, warn: 2, info: 1 } as const;
 export function findingsOf(snap: PipelineSnapshot, th: Thresholds): Finding[] {
   const out: Finding[] = [...streamFindings(snap, th)];
   for (const s of snap.stages) out.push(...stageFindings(s, snap, th));
-  out.push(...serviceFindings(snap), ...positionFindings(snap), ...miscFindings(snap));
+  out.push(...serviceFindings(snap), ...positionFindings(snap), ...miscFindings(snap), ...exchangeFindings(snap));
   return out.sort((a, b) => sevRank[b.severity] - sevRank[a.severity] || a.code.localeCompare(b.code) || a.subject.localeCompare(b.subject));
 }
 

@@ -8,6 +8,7 @@ import type { Mode } from '../contract/codes.js';
 import type { Logger } from '../log.js';
 import { StageRunner } from './runtime/stage-runner.js';
 import type { AnyStage } from './runtime/types.js';
+import { binanceHostOf } from './exchange/binance/host.js';
 
 export interface EngineDeps {
   config: Config;
@@ -43,6 +44,7 @@ export class Engine {
         mode: this.deps.mode,
         log: this.deps.log,
       });
+      if (c.exchange === 'binance') r.hb.exchangeHost = binanceHostOf(c);
       this.runners.push(r);
     }
     // Create every group before any stage produces, so nothing written at start is missed.

@@ -41,6 +41,8 @@ export interface Call {
   host: string;
   params: Record<string, string>;
   status: number;
+  /** When the request arrived (epoch ms). */
+  at: number;
 }
 
 type Params = Record<string, string>;
@@ -134,7 +136,7 @@ export class FakeBinance {
     const method = req.method ?? 'GET';
     const raw = method === 'GET' || method === 'DELETE' ? url.search.replace(/^\?/, '') : body;
     const params: Params = Object.fromEntries(new URLSearchParams(raw));
-    const call: Call = { method, path: url.pathname, host: String(req.headers['x-fake-host'] ?? ''), params, status: 0 };
+    const call: Call = { method, path: url.pathname, host: String(req.headers['x-fake-host'] ?? ''), params, status: 0, at: Date.now() };
     this.calls.push(call);
     const send = (r: Reply, retryAfterS?: number) => {
       call.status = r.status;

@@ -23,6 +23,9 @@ import type { Redis } from 'ioredis';
 import { createClient, type BinanceUsdm } from './ccxt-loader.js';
 import { isOrderNotFound, mapBinanceError, TIMESTAMP_OUTSIDE_RECV_WINDOW, type ErrorContext } from './errors.js';
 import { ExchangeLimits } from './limits.js';
+import { binanceHostOf, isBinanceHost } from './host.js';
+
+export { binanceHostOf, isBinanceHost } from './host.js';
 import { marketRules, orderAck, positionFrom, type CcxtMarket, type CcxtOrder } from './mapping.js';
 
 export interface BinanceExchangeOptions {
@@ -40,16 +43,6 @@ export interface BinanceExchangeOptions {
   clockCheckMs?: number;
 }
 
-/** The fapi host the engine talks to: QT_BINANCE_BASE_URL's, else Binance's own for the mode. */
-export function binanceHostOf(config: Config): string {
-  if (config.binanceBaseUrl) return new URL(config.binanceBaseUrl).host;
-  return config.binanceMode === 'live' ? 'fapi.binance.com' : 'demo-fapi.binance.com';
-}
-
-/** True for Binance's own hosts (*.binance.com). */
-export function isBinanceHost(host: string): boolean {
-  return /(^|\.)binance\.com(:\d+)?$/i.test(host);
-}
 
 /** Checks the mode switches and the credentials; every problem is a UsageError (exit 2). */
 export function checkBinanceConfig(config: Config): { mode: Mode; apiKey: string; apiSecret: string } {
