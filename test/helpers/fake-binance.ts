@@ -3,7 +3,7 @@
  * ccxt's binanceusdm calls. It checks the API key and the HMAC-SHA256 signature, applies
  * the paper exchange's own filters (paper-fill.ts: step -1111, min qty -1013, min notional
  * -4164 unless reduce-only, reduce-only that grows -2022, margin -2019) plus duplicate
- * client ids (-4116), keeps positions, and can be told to fail the next call or to accept
+ * client ids (-4116, among open orders only, as Binance), keeps positions, and can be told to fail the next call or to accept
  * an order and then not answer. ccxt keeps its real hostnames (so its USD-M error table
  * stays selected); `fetch` rewrites them to this server.
  *
