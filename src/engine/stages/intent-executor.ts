@@ -23,12 +23,12 @@ import type { ApplyApproved, ApplyResult } from '../../contract/messages.js';
 import type { Names } from '../../contract/names.js';
 import { errorMessage } from '../../errors.js';
 import type { EngineDeps } from '../engine.js';
-import { formatNumber } from '../../contract/fields.js';
 import { floorToStep } from '../exchange/precision.js';
 import { REDUCE_ONLY_REJECTED } from '../exchange/binance/errors.js';
 import { ExchangeError, type Exchange, type OrderAck, type OrderRequest } from '../exchange/types.js';
 import { ok, reject, type ConsumerStage, type Delivery, type Outcome, type StageContext, type StateWrite } from '../runtime/types.js';
 import { isFinal, lookUpUntilSure, settleOrder } from './executor-lookup.js';
+import { resyncTo } from './executor-resync.js';
 import { commitFill, commitRefusal } from './executor-commit.js';
 import { applyFillArgs, clientOrderIdFor } from './executor-position.js';
 
@@ -122,41 +122,12 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
 
   const lookupOpts = () => ({ windowMs: o.lookupWindowMs ?? 15_000, firstDelayMs: o.lookupFirstDelayMs ?? 250 });
 
-  /**
-   * -2022 on a reduce-only order: the exchange has nothing to reduce on that side, so the
-   * engine's record is stale (freqtrade#6739). Re-read the symbol's exchange position now,
-   * make the engine's position and snapshot say the same, keep a resync record (shown as
-   * POSITION_DRIFT by `qt diagnose` and the console), and end the plan refused. With the
-   * engine's record flat, no exit is sent for it again.
-   */
+  /** -2022 on a reduce-only order: re-read the symbol's exchange position now and resync (executor-resync.ts). */
   async function resync(plan: ApplyApproved, cid: string, e: ExchangeError, ctx: StageContext): Promise<Outcome> {
     const positions = await exchange.fetchPositions(); // a failure leaves the entry pending: tried again later
-    const x = positions.find((p) => p.symbol === plan.symbol && Math.abs(p.qty) > 0);
-    const before = await ctx.redis.hgetall(names.position(plan.symbol));
-    const now = ctx.now();
-    const record = {
-      symbol: plan.symbol, ts: now, code: e.code, plan_id: plan.plan_id, cause: `${e.code} on reduce-only ${plan.side} ${plan.qty}`,
-      engine: before.qty ? { side: before.side, qty: Number(before.qty) } : null,
-      exchange: x ? { side: x.side, qty: Math.abs(x.qty) } : null,
-      action: x ? 'adopted the exchange position' : 'removed the engine position',
-    };
-    const write: StateWrite = (tx) => {
-      if (x) {
-        tx.hset(names.position(plan.symbol), {
-          symbol: plan.symbol, side: x.side, qty: formatNumber(Math.abs(x.qty)), entry_price: formatNumber(x.entryPrice), updated_at: String(now),
-          ...(before.side === x.side ? {} : { opened_at: String(now), plan_id: 'resync', sl_price: '0', tp_price: '0', initial_risk_usd: '0', leverage: formatNumber(x.leverage) }),
-        });
-        tx.hset(names.snapshot(plan.symbol), { qty: formatNumber(Math.abs(x.qty)), side: x.side, entry_price: formatNumber(x.entryPrice), mark_price: formatNumber(x.markPrice), unrealized_pnl: formatNumber(+x.unrealizedPnl.toFixed(8)), leverage: formatNumber(x.leverage), ts: String(now) });
-      } else {
-        tx.del(names.position(plan.symbol));
-        tx.del(names.snapshot(plan.symbol));
-      }
-      tx.hset(names.exchangeResync(), plan.symbol, JSON.stringify(record));
-    };
-    ctx.log.warn('reduce-only order refused (-2022): engine position brought into line with the exchange', { symbol: plan.symbol, engine: record.engine, exchange: record.exchange });
-    const was = record.engine ? `${record.engine.side} ${record.engine.qty}` : 'none';
-    const is = record.exchange ? `${record.exchange.side} ${record.exchange.qty}` : 'flat';
-    return refuse(plan, cid, e, ctx, { detail: `; resynced: engine had ${was}, exchange holds ${is}`, state: [write] });
+    const r = resyncTo(names, plan, e.code, positions, await ctx.redis.hgetall(names.position(plan.symbol)), ctx.now());
+    ctx.log.warn('reduce-only order refused (-2022): engine position brought into line with the exchange', { symbol: plan.symbol, engine: r.record.engine, exchange: r.record.exchange });
+    return refuse(plan, cid, e, ctx, { detail: r.detail, state: [r.write] });
   }
 
   async function send(plan: ApplyApproved, cid: string, qty: number, ctx: StageContext, pendingExists: boolean): Promise<OrderAck | Outcome> {
