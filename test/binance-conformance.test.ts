@@ -172,6 +172,19 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     await expectConsistent(g);
   }, 30_000);
 
+  it('3b. EXPIRED_IN_MATCH with part executed is final: that part is booked, nothing more awaited', async () => {
+    const g = await rig();
+    g.fake.faults.expireNext('EXPIRED_IN_MATCH', 0.001);
+    const p = plan({ qty: 0.002 });
+    const cid = await approve(g, p);
+    expect(await resultOf(g, p)).toMatchObject({ executed: 'true', filled_qty: '0.001' });
+    const exec = ((await g.r.xrange(g.config.names.stream('execution.result'), '-', '+')) as [string, string[]][]).map(([, f]) => fieldsFromArray(f)).find((x) => x.client_order_id === cid);
+    expect(exec).toMatchObject({ status: 'EXPIRED', qty: '0.001' });
+    expect(await g.r.hget(g.config.names.position('BTCUSDT'), 'qty')).toBe('0.001');
+    expect(ordersOf(g, cid)).toHaveLength(1);
+    await expectConsistent(g);
+  }, 30_000);
+
   it('4. a 418 ban stops all traffic until it ends, shared through Redis; no plan spends its delivery budget', async () => {
     // QT_MAX_DELIVERIES 2: without the hold, a 3 s ban with a 0.5 s reclaim would dead-letter every plan.
     const g = await rig({ QT_MAX_DELIVERIES: '2' });

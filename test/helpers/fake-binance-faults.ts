@@ -50,6 +50,21 @@ export class FakeBinanceFaults {
   /** Requests that arrived while banned (a client that honours a ban sends none). */
   readonly duringBan: { method: string; path: string }[] = [];
   private after: AfterAccept[] = [];
+  private expiries: { status: 'EXPIRED' | 'EXPIRED_IN_MATCH' | 'CANCELED'; executedQty: number }[] = [];
+
+  /**
+   * The next order ends `status` with only `executedQty` executed (> 0): a MARKET order
+   * stopped by self-trade prevention (EXPIRED_IN_MATCH, mandatory on futures since
+   * 2024-12-10) or by the book running out (EXPIRED). Binance USD-M order statuses: these
+   * are final and may carry executedQty > 0; the position moves by that part only.
+   */
+  expireNext(status: 'EXPIRED' | 'EXPIRED_IN_MATCH' | 'CANCELED', executedQty: number): void {
+    this.expiries.push({ status, executedQty });
+  }
+
+  takeExpiry(): { status: 'EXPIRED' | 'EXPIRED_IN_MATCH' | 'CANCELED'; executedQty: number } | undefined {
+    return this.expiries.shift();
+  }
   private pending429: { retryAfterS: number; path?: string }[] = [];
 
   /** The next accepted order's reply is replaced (see AfterAccept). */

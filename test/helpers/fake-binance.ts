@@ -231,12 +231,13 @@ export class FakeBinance {
     if (this.orders.some((o) => o.clientOrderId === cid && OPEN_STATUSES.has(String(this.faults.shown(o).status)))) return err(400, -4116, 'ClientOrderId is duplicated.');
     const side = p.side === 'SELL' ? 'SELL' : 'BUY';
     const reduceOnly = p.reduceOnly === 'true';
+    const expiry = this.faults.takeExpiry(); // ends EXPIRED / EXPIRED_IN_MATCH / CANCELED with part executed
     const q = this.quote(rules.symbol);
     const pos = this.positions.get(rules.symbol) ?? null;
     let fill;
     try {
       fill = decideFill({
-        req: { symbol: rules.symbol, side, qty: Number(p.quantity), reduceOnly, clientOrderId: cid, leverage: this.leverageOf(rules.symbol) },
+        req: { symbol: rules.symbol, side, qty: expiry ? expiry.executedQty : Number(p.quantity), reduceOnly, clientOrderId: cid, leverage: this.leverageOf(rules.symbol) },
         rules: { ...rules, maxLeverage: this.maxLeverage(rules.symbol) },
         mark: q.mark,
         account: this.account,
@@ -255,7 +256,7 @@ export class FakeBinance {
     const now = Date.now();
     const orderId = this.nextOrderId++;
     const order: Order = {
-      orderId, symbol: rules.symbol, status: 'FILLED', clientOrderId: cid, price: '0', avgPrice: String(fill.price),
+      orderId, symbol: rules.symbol, status: expiry?.status ?? 'FILLED', clientOrderId: cid, price: '0', avgPrice: String(fill.price),
       origQty: p.quantity ?? '0', executedQty: String(fill.fillQty), cumQty: String(fill.fillQty), cumQuote: String(fill.fillQty * fill.price),
       timeInForce: 'GTC', type: 'MARKET', reduceOnly, closePosition: false, side, positionSide: 'BOTH', stopPrice: '0',
       workingType: 'CONTRACT_PRICE', priceProtect: false, origType: 'MARKET', time: now, updateTime: now,
