@@ -126,11 +126,16 @@ describe('binance failures through ccxt against the fake', () => {
     expect([e.reason, e.code]).toEqual(['insufficient_margin', -2019]);
   });
 
-  it('-4116: a resent client id is a duplicate', async () => {
+  it('-4116 only while the order is open: a FILLED order\'s client id is accepted again and fills again (Binance: unique among open orders)', async () => {
     const r = req();
-    await ex.submitMarketOrder(r);
+    fake.faults.afterAccept({ kind: 'partial', shown: 0.001, forMs: 60_000 }); // open (PARTIALLY_FILLED) for a minute
+    expect((await ex.submitMarketOrder(r)).status).toBe('PARTIALLY_FILLED');
     const e = await fail(ex.submitMarketOrder(r));
     expect([e.reason, e.code]).toEqual(['duplicate', -4116]);
+    const filled = req();
+    await ex.submitMarketOrder(filled);
+    expect((await ex.submitMarketOrder(filled)).status).toBe('FILLED');
+    expect(fake.orders.filter((o) => o.clientOrderId === filled.clientOrderId)).toHaveLength(2);
   });
 
   for (const [code, reason] of [[-1111, 'precision_invalid'], [-1013, 'below_min_qty'], [-2022, 'exchange_rejected'], [-1121, 'symbol_not_allowed']] as const) {

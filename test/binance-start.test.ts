@@ -36,8 +36,10 @@ describe('starting the Binance exchange', () => {
     fake.failNext({ status: 503, path: 'exchangeInfo' });
     fake.failNext({ status: 429, path: 'exchangeInfo' });
     expect(await startExchange(ex, log, { delaysMs: [5, 10] })).toBe(true);
-    const waits = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 40);
+    const waits = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 40 && /^cannot start/.test(l.msg));
     expect(waits).toHaveLength(3);
+    // the 429 itself is logged once by the shared limits (limits.ts)
+    expect(lines.filter((l) => /too many requests \(429\)/.test(l))).toHaveLength(1);
     expect(waits[0].msg).toMatch(/cannot start the binance exchange \(exchange_unavailable: .*\); trying again in 0 s/);
     expect(waits[2].msg).toMatch(/rate_limited/);
     expect(lines.some((l) => /answered after 4 tries/.test(l))).toBe(true);

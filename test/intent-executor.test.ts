@@ -229,18 +229,17 @@ describe('intent_executor', () => {
     expect(await redis.hget(names.order(cid), 'status')).toBe('FILLED');
   });
 
-  it('a timeout after the order was accepted leaves it UNKNOWN; the retry resolves it by client id without resending', async () => {
+  it('a timeout after the order was accepted is an unknown outcome, resolved by client id without resending', async () => {
     const { names, paper } = await setup();
     await setMark(names, 'BTCUSDT', 60000);
     paper.failNext('timeout_after');
     const p = plan();
     const cid = clientOrderIdFor(p.plan_id);
     await approve(names, p);
-    await waitFor(async () => (await redis.hget(names.order(cid), 'status')) === 'UNKNOWN', 5000, 'UNKNOWN order state');
-    // not final: kept until resolved (status and TTL read together; the retry may have resolved it since)
-    const [[, st], [, ttl]] = (await redis.multi().hget(names.order(cid), 'status').ttl(names.order(cid)).exec())!;
-    expect(st === 'FILLED' || ttl === -1).toBe(true);
-    const [res] = await waitFor(async () => ((await results(names)).length ? results(names) : null), 5000, 'apply.result after reclaim');
+    const [res] = await waitFor(async () => ((await results(names)).length ? results(names) : null), 5000, 'apply.result after the lookup');
+    // it went through UNKNOWN (recorded) and was sent once
+    expect(await redis.hget(names.order(cid), 'unknown_at')).toBeTruthy();
+    expect(await redis.hget(names.order(cid), 'sends')).toBe('1');
     expect(res).toMatchObject({ executed: true, client_order_id: cid });
     expect(await redis.lrange(names.paperOrderLog(), 0, -1)).toEqual([cid]);
     expect(await redis.hget(names.order(cid), 'status')).toBe('FILLED');

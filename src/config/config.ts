@@ -72,6 +72,13 @@ export const VARIABLES = {
   BINANCE_API_SECRET: [C.text(true), '', 'Binance API secret (secret)'],
   BINANCE_API_KEY_FILE: [C.text(true), '', 'file holding the Binance API key (systemd LoadCredential=)'],
   BINANCE_API_SECRET_FILE: [C.text(true), '', 'file holding the Binance API secret'],
+  QT_BINANCE_BASE_URL: [
+    C.matching(/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?\/?$/, 'expected http(s)://host[:port] with no path (paths stay /fapi/v1/…)'),
+    '',
+    'binance: replaces the host of every fapi endpoint (a proxy, a Binance-compatible venue, a conformance server); empty: Binance\'s own',
+  ],
+  QT_BINANCE_BASE_URL_CONFIRM: [C.text(), '', 'LIVE through a non-Binance QT_BINANCE_BASE_URL host: must be I_UNDERSTAND_THIS_TRADES_REAL_MONEY as well'],
+  QT_ORDER_LOOKUP_MS: [C.int(0, 600000), '15000', 'after an unknown order outcome: how long the order must stay "does not exist" (-2013) before it is sent again'],
 } as const satisfies Record<string, readonly [C.Check<unknown>, string, string]>;
 
 export type VarName = keyof typeof VARIABLES;
@@ -126,6 +133,12 @@ export interface Config {
   log: { format: 'pretty' | 'json'; level: string };
   /** Credentials; never printed (see redactedConfig). */
   binance: { apiKey?: string; apiSecret?: string };
+  /** QT_BINANCE_BASE_URL (no trailing slash), undefined for Binance's own hosts. */
+  binanceBaseUrl?: string;
+  /** QT_BINANCE_BASE_URL_CONFIRM is the live phrase. */
+  baseUrlConfirmed: boolean;
+  /** QT_ORDER_LOOKUP_MS: the window of "does not exist" answers before a resend, ms. */
+  orderLookupMs: number;
   /** Where each value came from, for `qt config show`. */
   sources: Record<string, 'default' | 'env' | 'file'>;
   /** The effective value of every variable as text, secrets masked. */
@@ -283,6 +296,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     harvest: { ladder: values.QT_HARVEST_LADDER as string, trailR: values.QT_HARVEST_TRAIL_R as number, emergencyR: Number(values.QT_HARVEST_EMERGENCY_R) },
     log: { format: values.QT_LOG_FORMAT as 'pretty' | 'json', level: values.QT_LOG_LEVEL as string },
     binance: { apiKey, apiSecret },
+    binanceBaseUrl: (values.QT_BINANCE_BASE_URL as string | undefined)?.replace(/\/+$/, '') || undefined,
+    baseUrlConfirmed: values.QT_BINANCE_BASE_URL_CONFIRM === LIVE_CONFIRM_PHRASE,
+    orderLookupMs: values.QT_ORDER_LOOKUP_MS as number,
     sources,
     effective,
   };

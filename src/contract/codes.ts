@@ -70,6 +70,8 @@ export const FINDING_CODES = [
   'CONSUMER_LEAK',
   'ENTRIES_EXPIRED',
   'ENGINE_CONTENDED',
+  'EXCHANGE_LIMITED',
+  'CLOCK_SKEW',
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 

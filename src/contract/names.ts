@@ -280,4 +280,16 @@ export class Names {
   candles(symbol: string): string {
     return `${this.prefix}:candles:${symbol}`;
   }
+  /**
+   * The exchange's rate-limit state shared by every process on the host (CONTRACT.md §2):
+   * `used_weight_1m`, `ban_until`, `retry_after_until`, `updated_at` (epoch ms), plus our
+   * `clock_offset_ms` / `clock_checked_at` (local − exchange clock, measured on GET /fapi/v1/time).
+   */
+  exchangeLimits(): string {
+    return `${this.prefix}:exchange:limits`;
+  }
+  /** Positions the engine brought into line with the exchange (after -2022): field = symbol, value = JSON record. */
+  exchangeResync(): string {
+    return `${this.prefix}:exchange:resync`;
+  }
 }

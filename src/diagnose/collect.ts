@@ -13,6 +13,7 @@ import { defaultInputOf, serviceInfos } from './services.js';
 import { policyLimit, positionsSummary } from './positions.js';
 import { funnelOf, minutesOf, stagesFromMetrics, stagesFromRejections, stagesFromStreams } from './metrics.js';
 import type { BlindSpot, PipelineSnapshot, RejectionExample, ReplaySummary } from './read-model.js';
+import { readExchangeState } from './findings-exchange.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './thresholds.js';
 import { entries, idMs, num, Reader, type Cmd } from './redis-read.js';
 import { levenshtein } from './streams.js';
@@ -212,6 +213,8 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
   // each of our groups' trend from the engine's per-minute position records (trend-history.ts)
   const trends = trendsFromMetrics(metricHashes, streamsRes.streams, now, opts.trend);
 
+  const exchange = await readExchangeState(rd, names);
+  exchange.host = [...beats.values()].map((h) => h.exchange_host).find((h) => !!h) ?? null;
   for (const c of rd.denied) unknowns.push(`${c}: denied by this Redis user's ACL`);
   const blind: BlindSpot[] = [];
   if (audit.others.length === 0 && audit.posKeys.length === 0 && audit.ledgerCount === 0) blind.push(await nothingUnder(rd, names));
@@ -240,6 +243,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     replay: parseReplayReport(replayR?.val),
     ...(trends.length ? { trends } : {}),
     blind_spots: blind,
+    exchange,
   };
 }
 

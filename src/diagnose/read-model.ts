@@ -4,6 +4,7 @@
  * dashboard can never disagree. Built by `collectSnapshot` (src/diagnose/collect.ts)
  * with a bounded number of pipelined, read-only Redis commands.
  */
+import type { ExchangeState } from './findings-exchange.js';
 import type { FindingCode, Mode, Severity, Status } from '../contract/codes.js';
 import type { GroupTrend } from './trend.js';
 import type { SilentEvidence } from './service-input.js';
@@ -259,6 +260,8 @@ export interface PipelineSnapshot {
   unknowns: string[];
   /** Redis commands this snapshot cost (bounded; independent of stream length) */
   commands: number;
+  /** The exchange's limits, clock offset and resync records (findings-exchange.ts); absent in older snapshots. */
+  exchange?: ExchangeState;
   /**
    * What the check could not see that its verdict needs (keys it may not read, nothing
    * under the prefix): any of these makes the status `unknown` (exit 3) unless a crit

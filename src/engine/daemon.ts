@@ -121,7 +121,8 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
     metrics = await startMetricsServer({ port: o.metricsPort, host: o.metricsHost, runners: engine.runners, redis: writer, names: config.names, mode });
     log.info(`metrics on ${metrics.url}`);
   }
-  log.info(`qt engine up: ${mode}, ${names.length} stage(s) [${names.join(', ')}], redis ${redactUrl(config.redisUrl)}, prefix ${config.prefix}`);
+  const host = config.exchange === 'binance' ? ` via ${(await import('./exchange/binance/host.js')).binanceHostOf(config)}` : '';
+  log.info(`qt engine up: ${mode}${host}, ${names.length} stage(s) [${names.join(', ')}], redis ${redactUrl(config.redisUrl)}, prefix ${config.prefix}`);
 
   let summary: NodeJS.Timeout | undefined;
   const consoleStop = new AbortController();

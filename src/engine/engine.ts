@@ -11,6 +11,7 @@ import { SINGLETON_STAGES } from '../contract/names.js';
 import { StageRunner } from './runtime/stage-runner.js';
 import { isConsumer, type AnyStage } from './runtime/types.js';
 import { settledBy } from './runtime/deadline.js';
+import { binanceHostOf } from './exchange/binance/host.js';
 
 /** A stage that must run once per prefix: a timer-driven one, or one of SINGLETON_STAGES. */
 export function isSingleton(s: AnyStage): boolean {
@@ -57,6 +58,7 @@ export class Engine {
         log: this.deps.log,
         watch: this.deps.watch,
       });
+      if (c.exchange === 'binance') r.hb.exchangeHost = binanceHostOf(c);
       this.runners.push(r);
     }
     // Create every group before any stage produces, so nothing written at start is missed.

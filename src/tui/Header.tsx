@@ -40,6 +40,7 @@ export function Header({ report, endpoint, prefix, reconnecting, error, updatedA
           <Text color={mode === 'DEMO' ? 'yellow' : 'green'} bold>{mode ?? 'MODE ?'}</Text>
         )}
         {replay ? <Text color="magenta" bold> {replay}</Text> : null}
+        {report?.exchange?.host ? <Text dimColor> via {report.exchange.host}</Text> : null}
         <Text dimColor> │ </Text>
         <Text>{endpoint}</Text>
         <Text dimColor> {prefix}</Text>
@@ -57,6 +58,7 @@ export function Header({ report, endpoint, prefix, reconnecting, error, updatedA
         )}
       </Text>
       {kill !== null ? <Text wrap="truncate-end" color="red">  kill switch reason: {kill}</Text> : null}
+      {banLine(report, now)}
       {reconnecting && error ? <Text wrap="truncate-end" color="yellow">  {error}</Text> : null}
       <Text wrap="truncate-end">
         {VIEWS.map((v, i) => (
@@ -67,4 +69,17 @@ export function Header({ report, endpoint, prefix, reconnecting, error, updatedA
       </Text>
     </Box>
   );
+}
+
+/** A red line while the exchange bans this host (418) or asks it to back off (429), from `{prefix}:exchange:limits`. */
+function banLine(report: Report | null, now: number) {
+  const l = report?.exchange?.limits;
+  if (!l) return null;
+  if (l.ban_until && l.ban_until > now) {
+    return <Text wrap="truncate-end" color="white" backgroundColor="red" bold>  EXCHANGE BAN (418) until {new Date(l.ban_until).toISOString().slice(11, 19)} UTC ({age((l.ban_until - now) / 1000)} left): no requests are sent  </Text>;
+  }
+  if (l.retry_after_until && l.retry_after_until > now) {
+    return <Text wrap="truncate-end" color="yellow" bold>  exchange rate limit (429): backing off until {new Date(l.retry_after_until).toISOString().slice(11, 19)} UTC</Text>;
+  }
+  return null;
 }

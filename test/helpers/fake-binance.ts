@@ -3,9 +3,14 @@
  * ccxt's binanceusdm calls. It checks the API key and the HMAC-SHA256 signature, applies
  * the paper exchange's own filters (paper-fill.ts: step -1111, min qty -1013, min notional
  * -4164 unless reduce-only, reduce-only that grows -2022, margin -2019) plus duplicate
- * client ids (-4116), keeps positions, and can be told to fail the next call or to accept
+ * client ids (-4116, among open orders only, as Binance), keeps positions, and can be told to fail the next call or to accept
  * an order and then not answer. ccxt keeps its real hostnames (so its USD-M error table
  * stays selected); `fetch` rewrites them to this server.
+ *
+ * Order identity, lost and failed replies after acceptance, partial-fill replies, lagging
+ * lookups, server time and -1021, 429/418 with Retry-After and the weight header are
+ * played by `faults` (fake-binance-faults.ts), each naming the Binance document or report
+ * it follows.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -15,6 +20,10 @@ import { join } from 'node:path';
 import { loadMarkets, MAX_LEVERAGE, DEFAULT_MAX_LEVERAGE, packageRoot, SNAPSHOT_FILE } from '../../src/engine/exchange/markets.js';
 import { decideFill, type PaperAccount, type PaperPosition } from '../../src/engine/exchange/paper-fill.js';
 import { ExchangeError, type MarketRules } from '../../src/engine/exchange/types.js';
+import { FakeBinanceFaults } from './fake-binance-faults.js';
+
+/** Statuses of an open order: Binance refuses a client id (-4116) only while its order is open (BINANCE-USDM-RULES, Order identity). */
+const OPEN_STATUSES = new Set(['NEW', 'PARTIALLY_FILLED']);
 
 export interface Failure {
   status?: number;
@@ -22,6 +31,8 @@ export interface Failure {
   msg?: string;
   /** Only a request whose path contains this fails (default: the next request of any path). */
   path?: string;
+  /** Retry-After (seconds) sent with a 429/418 (default 0). */
+  retryAfterS?: number;
 }
 
 export interface Call {
@@ -30,6 +41,8 @@ export interface Call {
   host: string;
   params: Record<string, string>;
   status: number;
+  /** When the request arrived (epoch ms). */
+  at: number;
 }
 
 type Params = Record<string, string>;
@@ -46,6 +59,8 @@ const err = (status: number, code: number, msg: string): Reply => ({ status, bod
 
 export class FakeBinance {
   readonly calls: Call[] = [];
+  /** Binance's identity, fault, clock and rate-limit behaviours (fake-binance-faults.ts). */
+  readonly faults = new FakeBinanceFaults();
   readonly rules: Map<string, MarketRules> = loadMarkets();
   readonly positions = new Map<string, PaperPosition>();
   readonly orders: Order[] = [];
@@ -121,24 +136,27 @@ export class FakeBinance {
     const method = req.method ?? 'GET';
     const raw = method === 'GET' || method === 'DELETE' ? url.search.replace(/^\?/, '') : body;
     const params: Params = Object.fromEntries(new URLSearchParams(raw));
-    const call: Call = { method, path: url.pathname, host: String(req.headers['x-fake-host'] ?? ''), params, status: 0 };
+    const call: Call = { method, path: url.pathname, host: String(req.headers['x-fake-host'] ?? ''), params, status: 0, at: Date.now() };
     this.calls.push(call);
-    const send = (r: Reply) => {
+    const send = (r: Reply, retryAfterS?: number) => {
       call.status = r.status;
       if (res.destroyed) return;
       const text = typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
-      res.writeHead(r.status, { 'content-type': typeof r.body === 'string' ? 'text/plain' : 'application/json' });
+      res.writeHead(r.status, { 'content-type': typeof r.body === 'string' ? 'text/plain' : 'application/json', ...this.faults.headers(retryAfterS) });
       res.end(text);
     };
     const fi = this.failures.findIndex((f) => !f.path || url.pathname.includes(f.path));
     if (fi >= 0) {
       const [f] = this.failures.splice(fi, 1);
       const status = f.status ?? 400;
-      if (f.code !== undefined) return send(err(status, f.code, f.msg ?? 'fake failure'));
-      if (status === 429 || status === 418) return send(err(status, -1003, f.msg ?? 'Too many requests; current limit is 2400 requests per minute.'));
+      if (f.code !== undefined) return send(err(status, f.code, f.msg ?? 'fake failure'), status === 429 || status === 418 ? (f.retryAfterS ?? 0) : undefined);
+      // Binance sends Retry-After with every 429/418 (General Info, "Limits"); a failNext one says 0 s unless told.
+      if (status === 429 || status === 418) return send(err(status, -1003, f.msg ?? 'Too many requests; current limit is 2400 requests per minute.'), f.retryAfterS ?? 0);
       return send({ status, body: f.msg ?? 'Service Unavailable' });
     }
     const route = `${method} ${url.pathname}`;
+    const gate = this.faults.before(method, url.pathname, params, !!PRIVATE[route]);
+    if (gate) return send(gate.reply, gate.retryAfterS);
     const pub = PUBLIC[route];
     if (pub) return send(pub(this, params));
     const priv = PRIVATE[route];
@@ -146,6 +164,18 @@ export class FakeBinance {
     const auth = this.checkAuth(req, raw);
     if (auth) return send(auth);
     const reply = priv(this, params);
+    const after = route === 'POST /fapi/v1/order' && reply.status === 200 ? this.faults.takeAfterAccept() : undefined;
+    if (after?.kind === 'drop') {
+      call.status = 200;
+      res.socket?.destroy();
+      return;
+    }
+    if (after?.kind === 'error') return send(err(after.status, after.code, after.msg));
+    if (after?.kind === 'partial') {
+      const o = reply.body as Order;
+      Object.assign(o, { _partialUntil: Date.now() + after.forMs, _partialQty: after.shown });
+    }
+    if (route === 'POST /fapi/v1/order' && reply.status === 200) reply.body = this.faults.shown(reply.body as Order);
     if (route === 'POST /fapi/v1/order' && reply.status === 200 && this.holdNextOrder) {
       this.holdNextOrder = false;
       call.status = 200;
@@ -198,15 +228,16 @@ export class FakeBinance {
     if (p.type !== 'MARKET') return err(400, -1116, 'Invalid orderType (the fake serves MARKET only).');
     const cid = p.newClientOrderId ?? `fake-${this.nextOrderId}`;
     if (!/^[.A-Z:/a-z0-9_-]{1,36}$/.test(cid)) return err(400, -1100, "Illegal characters found in parameter 'newClientOrderId'.");
-    if (this.orders.some((o) => o.clientOrderId === cid)) return err(400, -4116, 'ClientOrderId is duplicated.');
+    if (this.orders.some((o) => o.clientOrderId === cid && OPEN_STATUSES.has(String(this.faults.shown(o).status)))) return err(400, -4116, 'ClientOrderId is duplicated.');
     const side = p.side === 'SELL' ? 'SELL' : 'BUY';
     const reduceOnly = p.reduceOnly === 'true';
+    const expiry = this.faults.takeExpiry(); // ends EXPIRED / EXPIRED_IN_MATCH / CANCELED with part executed
     const q = this.quote(rules.symbol);
     const pos = this.positions.get(rules.symbol) ?? null;
     let fill;
     try {
       fill = decideFill({
-        req: { symbol: rules.symbol, side, qty: Number(p.quantity), reduceOnly, clientOrderId: cid, leverage: this.leverageOf(rules.symbol) },
+        req: { symbol: rules.symbol, side, qty: expiry ? expiry.executedQty : Number(p.quantity), reduceOnly, clientOrderId: cid, leverage: this.leverageOf(rules.symbol) },
         rules: { ...rules, maxLeverage: this.maxLeverage(rules.symbol) },
         mark: q.mark,
         account: this.account,
@@ -225,7 +256,7 @@ export class FakeBinance {
     const now = Date.now();
     const orderId = this.nextOrderId++;
     const order: Order = {
-      orderId, symbol: rules.symbol, status: 'FILLED', clientOrderId: cid, price: '0', avgPrice: String(fill.price),
+      orderId, symbol: rules.symbol, status: expiry?.status ?? 'FILLED', clientOrderId: cid, price: '0', avgPrice: String(fill.price),
       origQty: p.quantity ?? '0', executedQty: String(fill.fillQty), cumQty: String(fill.fillQty), cumQuote: String(fill.fillQty * fill.price),
       timeInForce: 'GTC', type: 'MARKET', reduceOnly, closePosition: false, side, positionSide: 'BOTH', stopPrice: '0',
       workingType: 'CONTRACT_PRICE', priceProtect: false, origType: 'MARKET', time: now, updateTime: now,
@@ -241,7 +272,7 @@ export class FakeBinance {
 
   findOrder(p: Params): Reply {
     const o = this.orders.find((x) => x.symbol === p.symbol && (p.orderId ? String(x.orderId) === p.orderId : x.clientOrderId === p.origClientOrderId));
-    return o ? { status: 200, body: o } : err(400, -2013, 'Order does not exist.');
+    return o ? this.faults.view(o) : err(400, -2013, 'Order does not exist.');
   }
 
   positionRows(v2: boolean): Record<string, unknown>[] {
@@ -289,7 +320,7 @@ const bySymbol = (f: FakeBinance, p: Params, row: (s: string) => Record<string, 
 
 const PUBLIC: Record<string, (f: FakeBinance, p: Params) => Reply> = {
   'GET /fapi/v1/ping': () => ({ status: 200, body: {} }),
-  'GET /fapi/v1/time': () => ({ status: 200, body: { serverTime: Date.now() } }),
+  'GET /fapi/v1/time': (f) => ({ status: 200, body: { serverTime: f.faults.serverTime() } }),
   'GET /fapi/v1/exchangeInfo': (f) => ({ status: 200, body: f.exchangeInfo }),
   'GET /fapi/v1/ticker/price': (f, p) => bySymbol(f, p, (s) => ({ symbol: s, price: String(f.quote(s).price), time: f.quote(s).time })),
   'GET /fapi/v2/ticker/price': (f, p) => bySymbol(f, p, (s) => ({ symbol: s, price: String(f.quote(s).price), time: f.quote(s).time })),

@@ -105,6 +105,8 @@ describe('exchange faults (paper exchange, and Binance through ccxt against the 
         REDIS_URL: testRedisUrl(), QT_PREFIX: uniquePrefix('bfaults'), QT_EXCHANGE: 'binance', BINANCE_API_KEY: fake.apiKey, BINANCE_API_SECRET: fake.secret,
         QT_BLOCK_MS: '100', QT_BATCH_SIZE: '10', QT_LOG_LEVEL: 'silent', QT_RECLAIM_IDLE_MS: '300', QT_RECLAIM_EVERY_MS: '300',
         QT_MAX_DELIVERIES: '50', QT_SYMBOLS: SYMBOLS.join(','),
+        // the fake's lookups do not lag here: a short window of "does not exist" before a resend keeps the run short
+        QT_ORDER_LOOKUP_MS: '600',
       },
     });
     const names = config.names;

@@ -26,6 +26,6 @@ export async function createExchange(config: Config, redis: Redis, log: Logger):
   }
   // A variable path: tsc does not need the adapter to exist, and ccxt loads only here.
   const adapterPath = './binance/adapter.js';
-  const mod = (await import(adapterPath)) as { createBinanceExchange(config: Config, log: Logger): Promise<Exchange> };
-  return mod.createBinanceExchange(config, log);
+  const mod = (await import(adapterPath)) as { createBinanceExchange(config: Config, log: Logger, o: { redis: Redis }): Promise<Exchange> };
+  return mod.createBinanceExchange(config, log, { redis });
 }

@@ -25,7 +25,8 @@ export async function startExchange(
       return true;
     } catch (e) {
       if (!(e instanceof ExchangeError) || !e.retryable) throw e;
-      const wait = delays[Math.min(attempt, delays.length - 1)]!;
+      // A ban or Retry-After says how long to wait: no try before it ends (Binance General Info, "Limits").
+      const wait = Math.max(delays[Math.min(attempt, delays.length - 1)]!, (e.opts.until ?? 0) - Date.now());
       log.warn(`cannot start the ${exchange.name} exchange (${e.reason}: ${e.message.split('\n')[0]}); trying again in ${Math.round(wait / 100) / 10} s; the stages start once it answers`);
       if (!(await pause(wait, o.signal))) return false;
     }

@@ -38,7 +38,15 @@ export interface OrderRequest {
   leverage: number;
 }
 
-export type ExchangeOrderStatus = 'NEW' | 'PARTIALLY_FILLED' | 'FILLED' | 'CANCELED' | 'REJECTED' | 'EXPIRED';
+/** Binance's order statuses (USD-M "Order status"); EXPIRED_IN_MATCH: self-trade prevention (mandatory since 2024-12-10). */
+export type ExchangeOrderStatus = 'NEW' | 'PARTIALLY_FILLED' | 'FILLED' | 'CANCELED' | 'REJECTED' | 'EXPIRED' | 'EXPIRED_IN_MATCH';
+
+/**
+ * The statuses that end an order (Binance USD-M order statuses): an order in any other
+ * status (NEW, PARTIALLY_FILLED) can still fill. CANCELED / EXPIRED / EXPIRED_IN_MATCH may
+ * carry an executed quantity > 0; the position is the sum of executed quantities.
+ */
+export const FINAL_ORDER_STATUSES: ReadonlySet<ExchangeOrderStatus> = new Set(['FILLED', 'CANCELED', 'EXPIRED', 'EXPIRED_IN_MATCH', 'REJECTED']);
 
 export interface OrderAck {
   orderId: string;
@@ -83,7 +91,7 @@ export class ExchangeError extends Error {
     message: string,
     readonly reason: ReasonCode,
     readonly code: number | string,
-    readonly opts: { retryable?: boolean; unknownOutcome?: boolean; httpStatus?: number; fix?: string } = {},
+    readonly opts: { retryable?: boolean; unknownOutcome?: boolean; httpStatus?: number; fix?: string; /** rate_limited: epoch ms before which no request may go out */ until?: number } = {},
   ) {
     super(message);
     this.name = 'ExchangeError';
@@ -116,4 +124,9 @@ export interface Exchange {
   fetchOrderByClientId(symbol: string, clientOrderId: string): Promise<OrderAck | null>;
   fetchPositions(): Promise<ExchangePosition[]>;
   fetchBalance(): Promise<Balance>;
+  /**
+   * Optional: whether the exchange forbids requests now (a 418 IP ban, a 429 Retry-After,
+   * the minute's request weight used up), shared by every process on the host; null when free.
+   */
+  limitedUntil?(): Promise<{ until: number; kind: string; reason: string } | null>;
 }

@@ -18,6 +18,8 @@ export class HeartbeatState {
   errors = 0;
   lastError = '';
   lastMsgAt = 0;
+  /** The exchange host this process trades through (QT_BINANCE_BASE_URL or Binance's), shown as `exchange_host`; '' for none. */
+  exchangeHost = '';
   readonly startedAt = Date.now();
 
   constructor(
@@ -40,6 +42,7 @@ export class HeartbeatState {
       last_error: scrub(this.lastError).slice(0, 500),
       mode: this.mode,
       detail: scrub(this.detail).slice(0, 500),
+      ...(this.exchangeHost ? { exchange_host: this.exchangeHost } : {}),
     };
   }
 

@@ -137,6 +137,8 @@ export class StageRunner {
   private inHand: { what: string; ids: string[] } | null = null;
   private readonly ctx: StageContext;
   private readonly log: Logger;
+  /** The stage asked to hold (holdUntil) at the last check. */
+  private holding = false;
   /** Totals since start, for the terminal summary and tests. */
   readonly totals: MetricCounts = emptyCounts();
 
@@ -410,6 +412,7 @@ export class StageRunner {
     while (!this.halt.stopped) {
       if (this.lease && !(await this.awaitLease())) continue;
       try {
+        if (s.holdUntil && (await this.held(s))) continue;
         if (this.redoOwn) {
           // After a lost connection: this consumer's own pending entries first, in order
           // (a commit that did not land, or a read whose reply was lost), then new ones.
@@ -454,6 +457,27 @@ export class StageRunner {
         backoff = Math.min(backoff * 2, 5000);
       }
     }
+  }
+
+  /** True while the stage asks to hold (see ConsumerStage.holdUntil): waits up to a second, reading nothing. */
+  private async held(s: ConsumerStage<any, any>): Promise<boolean> {
+    const h = await s.holdUntil!(this.ctx);
+    const now = Date.now();
+    if (!h || h.until <= now) {
+      if (this.holding) {
+        this.holding = false;
+        this.hb.status = 'running';
+        this.hb.detail = '';
+        this.log.info('hold ended; reading again');
+      }
+      return false;
+    }
+    if (!this.holding) this.log.warn('holding: reading nothing until the exchange allows requests', { reason: h.reason, until: new Date(h.until).toISOString() });
+    this.holding = true;
+    this.hb.status = 'degraded';
+    this.hb.detail = `holding until ${new Date(h.until).toISOString()}: ${h.reason}`;
+    await sleep(Math.min(h.until - now, 1000), this.halt);
+    return true;
   }
 
   /** A connection was lost: before new entries, redo our own pending ones, from the oldest. */

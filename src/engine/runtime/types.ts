@@ -82,6 +82,12 @@ export interface ConsumerStage<S extends StreamName = StreamName, P = unknown> {
   prepare?(batch: Delivery<MessageOf<S>>[], ctx: StageContext): Promise<P>;
   /** Decides one message. Called in entry order; may mutate `prepared` as batch scratch. */
   handle(d: Delivery<MessageOf<S>>, prepared: P, ctx: StageContext): Outcome | Promise<Outcome>;
+  /**
+   * Optional: while this answers an `until` in the future, the runner reads nothing (new,
+   * reclaimed or redone entries), so no entry spends a delivery, and the heartbeat is
+   * `degraded` with the reason (the executor: a 418 ban / 429 Retry-After of the exchange).
+   */
+  holdUntil?(ctx: StageContext): Promise<{ until: number; reason: string } | null>;
   /** Called once the batch is committed (caches, in-memory state). */
   committed?(outcomes: Outcome[], ctx: StageContext): void;
   /** Starts/stops resources (exchange connections). */

@@ -13,14 +13,26 @@
  * the policy's `entry_max_age_ms` is refused `intent_expired`; an old exit is re-checked
  * against the position as it is now. An order already sent (found by client id) is never
  * expired: its fill is recorded.
+ *
+ * Binance's real behaviour (executor-lookup.ts, docs/binance.md "Conformance"): an unknown
+ * outcome (5xx, -1006, -1007, timeout, dropped reply) is looked up by client id with
+ * backoff, and the order is sent again only after "does not exist" answers spanning
+ * `lookupWindowMs`; a PARTIALLY_FILLED answer is polled until the order is final; a -2022
+ * on a reduce-only order re-reads that symbol's exchange position and brings the engine's
+ * record into line (a resync record for POSITION_DRIFT); while the exchange bans this host
+ * (418) or asks to back off (429), the stage holds (`holdUntil`) and reads nothing, so no
+ * plan spends its delivery budget.
  */
 import type { ApplyApproved, ApplyResult } from '../../contract/messages.js';
 import type { Names } from '../../contract/names.js';
 import { errorMessage } from '../../errors.js';
 import type { EngineDeps } from '../engine.js';
 import { floorToStep } from '../exchange/precision.js';
+import { REDUCE_ONLY_REJECTED } from '../exchange/binance/errors.js';
 import { ExchangeError, type Exchange, type OrderAck, type OrderRequest } from '../exchange/types.js';
-import { ok, reject, type ConsumerStage, type Delivery, type Outcome, type StageContext } from '../runtime/types.js';
+import { ok, reject, type ConsumerStage, type Delivery, type Outcome, type StageContext, type StateWrite } from '../runtime/types.js';
+import { isFinal, lookUpUntilSure, settleOrder } from './executor-lookup.js';
+import { resyncTo } from './executor-resync.js';
 import { commitFill, commitRefusal } from './executor-commit.js';
 import { DEFAULT_POLICY, readPosition } from '../../contract/state.js';
 import { PolicyCache, policyFromConfig } from '../state/policy.js';
@@ -33,9 +45,16 @@ export interface IntentExecutorOptions {
   mode: string;
   /** The stage starts/stops the exchange (when it created it itself). */
   ownsExchange?: boolean;
-  /** Polls of an order the exchange acknowledged as not yet filled (market orders fill at once). */
-  settlePolls?: number;
-  settlePollMs?: number;
+  /** How long an acknowledged order that is not final yet (NEW, PARTIALLY_FILLED) is polled before the entry is retried later, ms (default 10 s). */
+  settleWindowMs?: number;
+  /**
+   * After an unknown outcome: how long "does not exist" answers must last before the order
+   * is sent again, ms (QT_ORDER_LOOKUP_MS; default 15 s). 0 for an exchange whose lookups
+   * see every accepted order at once (the paper exchange reads its own Redis state).
+   */
+  lookupWindowMs?: number;
+  /** First pause between lookups, ms (default 250; doubles up to 2 s). */
+  lookupFirstDelayMs?: number;
   /** MAXLEN ~ of apply.result / execution.result (QT_STREAM_MAXLEN). */
   streamMaxLen?: number;
   /** The policy (its `entry_max_age_ms`); default: the stored policy over DEFAULT_POLICY. */
@@ -58,8 +77,8 @@ interface Batch {
 }
 
 const FINAL = new Set(['FILLED', 'REJECTED']);
-const DEAD_ACK = new Set(['CANCELED', 'EXPIRED', 'REJECTED']);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Sends of one plan within one handling: each after a whole window of "does not exist". */
+const MAX_INLINE_SENDS = 2;
 
 /**
  * KEYS: the batch's order keys (each once). ARGV: now, then plan_id, symbol, qty, client
@@ -100,8 +119,11 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
   });
 
   /** A refusal: counted, announced as not executed, the order key final (REJECTED). */
-  function refuse(plan: ApplyApproved, cid: string, e: ExchangeError | { reason: ExchangeError['reason']; detail: string }, ctx: StageContext): Outcome {
-    const detail = e instanceof ExchangeError ? `${exchange.name} ${e.code}: ${e.message}` : e.detail;
+  function refuse(
+    plan: ApplyApproved, cid: string, e: ExchangeError | { reason: ExchangeError['reason']; detail: string }, ctx: StageContext,
+    extra: { detail?: string; state?: StateWrite[] } = {},
+  ): Outcome {
+    const detail = (e instanceof ExchangeError ? `${exchange.name} ${e.code}: ${e.message}` : e.detail) + (extra.detail ?? '');
     const now = ctx.now();
     if (e.reason === 'auth_failed') {
       degradedByAuth = true;
@@ -109,17 +131,17 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
     }
     const order = { status: 'REJECTED', plan_id: plan.plan_id, symbol: plan.symbol, client_order_id: cid, reason: e.reason, detail: detail.slice(0, 500), updated_at: String(now) };
     const res = result(plan, now, { executed: false, reason: e.reason, detail: detail.slice(0, 1000), client_order_id: cid });
-    return reject(e.reason, detail, { symbol: plan.symbol, refId: plan.plan_id, state: [commitRefusal(names, cid, order, res, maxLen)] });
+    return reject(e.reason, detail, { symbol: plan.symbol, refId: plan.plan_id, state: [commitRefusal(names, cid, order, res, maxLen), ...(extra.state ?? [])] });
   }
 
-  /** Waits briefly for an acknowledged market order to report its fill. */
-  async function settle(ack: OrderAck): Promise<OrderAck> {
-    let a = ack;
-    for (let i = 0; i < (o.settlePolls ?? 5) && a.filledQty <= 0 && !DEAD_ACK.has(a.status); i++) {
-      await sleep(o.settlePollMs ?? 200);
-      a = (await exchange.fetchOrderByClientId(a.symbol, a.clientOrderId)) ?? a;
-    }
-    return a;
+  const lookupOpts = () => ({ windowMs: o.lookupWindowMs ?? 15_000, firstDelayMs: o.lookupFirstDelayMs ?? 250 });
+
+  /** -2022 on a reduce-only order: re-read the symbol's exchange position now and resync (executor-resync.ts). */
+  async function resync(plan: ApplyApproved, cid: string, e: ExchangeError, ctx: StageContext): Promise<Outcome> {
+    const positions = await exchange.fetchPositions(); // a failure leaves the entry pending: tried again later
+    const r = resyncTo(names, plan, e.code, positions, await ctx.redis.hgetall(names.position(plan.symbol)), ctx.now());
+    ctx.log.warn('reduce-only order refused (-2022): engine position brought into line with the exchange', { symbol: plan.symbol, engine: r.record.engine, exchange: r.record.exchange });
+    return refuse(plan, cid, e, ctx, { detail: r.detail, state: [r.write] });
   }
 
   async function send(plan: ApplyApproved, cid: string, qty: number, ctx: StageContext, pendingExists: boolean): Promise<OrderAck | Outcome> {
@@ -137,28 +159,49 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
       // Persisted before the call (not via the batch commit): a crash after this line is found on restart.
       await ctx.redis.hset(key, { status: 'PENDING', plan_id: plan.plan_id, symbol: plan.symbol, client_order_id: cid, qty: String(qty), ts: String(ctx.now()) });
     }
-    try {
-      return await exchange.submitMarketOrder({ symbol: plan.symbol, side: plan.side, qty, reduceOnly: plan.reduceOnly, clientOrderId: cid, leverage: plan.leverage });
-    } catch (e) {
-      return sendFailed(e, plan, cid, ctx);
+    for (let attempt = 1; ; attempt++) {
+      // `phase` sending: a crash from here on leaves an outcome that only a lookup can settle.
+      await ctx.redis.multi().hset(key, { phase: 'sending' }).hincrby(key, 'sends', 1).exec();
+      try {
+        return await exchange.submitMarketOrder({ symbol: plan.symbol, side: plan.side, qty, reduceOnly: plan.reduceOnly, clientOrderId: cid, leverage: plan.leverage });
+      } catch (e) {
+        const r = await sendFailed(e, plan, cid, ctx);
+        if (r !== 'resend') return r;
+        if (attempt >= MAX_INLINE_SENDS) throw e; // still UNKNOWN: the next delivery looks it up again first
+      }
     }
   }
 
-  /** What a failed submission means: a known order, a retry later, or a refusal. */
-  async function sendFailed(e: unknown, plan: ApplyApproved, cid: string, ctx: StageContext): Promise<OrderAck | Outcome> {
+  /**
+   * What a failed submission means: a known order, a refusal, a retry later (thrown), or
+   * `resend` when the outcome was unknown and the order stayed absent for the whole window.
+   */
+  async function sendFailed(e: unknown, plan: ApplyApproved, cid: string, ctx: StageContext): Promise<OrderAck | Outcome | 'resend'> {
     const key = names.order(cid);
     if (!(e instanceof ExchangeError)) throw e;
     if (e.reason === 'duplicate') {
-      // The exchange has this client id already: use its order, never a second one.
-      const found = await exchange.fetchOrderByClientId(plan.symbol, cid);
-      if (found) return found;
+      // An open order has this client id already (Binance -4116): use it, never a second one.
+      const r = await lookUpUntilSure(exchange, plan.symbol, cid, lookupOpts());
+      if (r.kind === 'found') return r.ack;
       throw e;
     }
     if (e.unknownOutcome) {
-      await ctx.redis.hset(key, { status: 'UNKNOWN', updated_at: String(ctx.now()), last_error: errorMessage(e).slice(0, 300) });
+      await ctx.redis.hset(key, { status: 'UNKNOWN', phase: 'unknown', unknown_at: String(ctx.now()), updated_at: String(ctx.now()), last_error: errorMessage(e).slice(0, 300) });
+      const r = await lookUpUntilSure(exchange, plan.symbol, cid, lookupOpts());
+      if (r.kind === 'found') {
+        ctx.log.info('unknown outcome resolved: order found by client id; not resent', { cid, lookups: r.lookups, status: r.ack.status });
+        return r.ack;
+      }
+      await ctx.redis.hset(key, { absent_lookups: String(r.lookups), absent_ms: String(r.spanMs) });
+      ctx.log.warn('unknown outcome: the order stayed absent for the whole lookup window; sending it again', { cid, lookups: r.lookups, span_ms: r.spanMs });
+      return 'resend';
+    }
+    if (e.code === REDUCE_ONLY_REJECTED && plan.reduceOnly) return resync(plan, cid, e, ctx);
+    if (e.retryable) {
+      // Refused before execution (429/418, -1008, -1021): nothing to look up next time.
+      await ctx.redis.hset(key, { phase: 'not_sent', updated_at: String(ctx.now()), last_error: errorMessage(e).slice(0, 300) });
       throw e;
     }
-    if (e.retryable) throw e;
     return refuse(plan, cid, e, ctx);
   }
 
@@ -280,7 +323,7 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
         qty: ack.filledQty,
         price: ack.avgPrice,
         fee: ack.fee,
-        status: ack.status,
+        status: ack.status === 'EXPIRED_IN_MATCH' ? 'EXPIRED' : ack.status,
         reduceOnly: plan.reduceOnly,
         realized_pnl: ack.realizedPnl,
         ts,
@@ -343,9 +386,17 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
           refId: plan.plan_id,
         });
       }
-      // Seen before but not final (crash, unknown outcome): ask the exchange before sending anything.
-      let ack: OrderAck | null = existing.status && !isFresh ? await exchange.fetchOrderByClientId(plan.symbol, cid) : null;
-      if (ack) ctx.log.info('order found by client id; not resent', { cid, status: existing.status, order_id: ack.orderId });
+      // Seen before but not final (crash, unknown outcome): ask the exchange before sending
+      // anything, until found or absent for a whole window (lookups lag: executor-lookup.ts).
+      // `not_sent`: the last request was refused before execution; nothing can exist.
+      let ack: OrderAck | null = null;
+      if (existing.status && !isFresh && existing.phase !== 'not_sent') {
+        const r = await lookUpUntilSure(exchange, plan.symbol, cid, lookupOpts());
+        if (r.kind === 'found') {
+          ack = r.ack;
+          ctx.log.info('order found by client id; not resent', { cid, status: existing.status, order_id: ack.orderId, lookups: r.lookups });
+        }
+      }
       if (!ack) {
         // Nothing was sent for this plan: an expired entry, or an old exit the position no longer takes, stops here.
         const aged = batch.aged.get(cid);
@@ -358,19 +409,25 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
           return refuse(plan, cid, { reason: 'below_min_qty', detail: `qty ${plan.qty} rounds to 0 at step ${rules?.marketStepSize}` }, ctx);
         }
         const pre = batch.sent.get(cid);
-        const sent = pre === undefined ? await send(plan, cid, qty, ctx, !!existing.status || isFresh) : pre instanceof ExchangeError ? await sendFailed(pre, plan, cid, ctx) : pre;
+        let sent = pre === undefined ? await send(plan, cid, qty, ctx, !!existing.status || isFresh) : pre instanceof ExchangeError ? await sendFailed(pre, plan, cid, ctx) : pre;
+        if (sent === 'resend') sent = await send(plan, cid, qty, ctx, true);
         if ('kind' in sent) return sent;
         ack = sent;
       }
-      ack = await settle(ack);
+      // Only FILLED, CANCELED, EXPIRED, EXPIRED_IN_MATCH, REJECTED end an order; its cumulative executed quantity is booked then.
+      ack = await settleOrder(exchange, ack, { windowMs: o.settleWindowMs ?? 10_000 });
+      if (!isFinal(ack)) {
+        await ctx.redis.hset(names.order(cid), { status: 'SUBMITTED', phase: 'acknowledged', order_id: ack.orderId, filled_qty: String(ack.filledQty), updated_at: String(ctx.now()) });
+        throw new Error(`order ${cid} acknowledged (${ack.status}, executed ${ack.filledQty}) but not final yet; will look it up again`);
+      }
       if (ack.filledQty <= 0) {
-        if (DEAD_ACK.has(ack.status)) {
-          return refuse(plan, cid, { reason: 'exchange_rejected', detail: `${exchange.name}: order ${ack.orderId} ended ${ack.status} without a fill` }, ctx);
-        }
-        await ctx.redis.hset(names.order(cid), { status: 'SUBMITTED', order_id: ack.orderId, updated_at: String(ctx.now()) });
-        throw new Error(`order ${cid} acknowledged (${ack.status}) but not filled yet; will look it up again`);
+        return refuse(plan, cid, { reason: 'exchange_rejected', detail: `${exchange.name}: order ${ack.orderId} ended ${ack.status} without a fill` }, ctx);
       }
       return filled(plan, cid, ack, ctx);
+    },
+
+    async holdUntil() {
+      return (await exchange.limitedUntil?.()) ?? null;
     },
 
     async start() {
@@ -388,8 +445,13 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
  */
 export async function intentExecutorFromDeps(deps: EngineDeps): Promise<ConsumerStage<'apply.approved', Batch>> {
   const policy = new PolicyCache(deps.config.names, policyFromConfig(deps.config));
-  if (deps.exchange) return createIntentExecutor({ exchange: deps.exchange as Exchange, names: deps.config.names, mode: deps.mode, streamMaxLen: deps.config.runtime.streamMaxLen, policy });
+  // The paper exchange's lookups read its own Redis state: an accepted order is visible at once.
+  const lookupWindowMs = (x: Exchange) => (x.name === 'paper' ? 0 : deps.config.orderLookupMs);
+  if (deps.exchange) {
+    const x = deps.exchange as Exchange;
+    return createIntentExecutor({ exchange: x, names: deps.config.names, mode: deps.mode, streamMaxLen: deps.config.runtime.streamMaxLen, lookupWindowMs: lookupWindowMs(x), policy });
+  }
   const { createExchange } = await import('../exchange/index.js');
   const exchange = await createExchange(deps.config, deps.writer, deps.log);
-  return createIntentExecutor({ exchange, names: deps.config.names, mode: deps.mode, ownsExchange: true, streamMaxLen: deps.config.runtime.streamMaxLen, policy });
+  return createIntentExecutor({ exchange, names: deps.config.names, mode: deps.mode, ownsExchange: true, streamMaxLen: deps.config.runtime.streamMaxLen, lookupWindowMs: lookupWindowMs(exchange), policy });
 }

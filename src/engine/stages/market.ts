@@ -22,15 +22,15 @@ export interface MarketStageOptions {
 /** Held in a variable so the type checker does not need the module. */
 const BINANCE_SOURCE_MODULE = '../exchange/binance/price-source.js';
 
-export async function createPriceSource(config: Config): Promise<PriceSource> {
+export async function createPriceSource(config: Config, redis?: StageContext['redis']): Promise<PriceSource> {
   if (config.market === 'binance') {
-    let mod: { createBinancePriceSource(c: Config): Promise<PriceSource> };
+    let mod: { createBinancePriceSource(c: Config, o?: { redis?: StageContext['redis'] }): Promise<PriceSource> };
     try {
       mod = (await import(BINANCE_SOURCE_MODULE)) as typeof mod;
     } catch (e) {
       throw new UsageError(`QT_MARKET=binance: the Binance price source cannot be loaded (${errorMessage(e)})`);
     }
-    return mod.createBinancePriceSource(config);
+    return mod.createBinancePriceSource(config, { redis });
   }
   if (config.market === 'replay') {
     const { createReplaySource } = await import('../market/replay.js');
@@ -71,7 +71,7 @@ export function createMarketStage(o: MarketStageOptions): TickerStage {
     everyMs: config.market_.tickMs,
 
     async start(ctx: StageContext): Promise<void> {
-      source ??= await createPriceSource(config);
+      source ??= await createPriceSource(config, ctx.redis);
       if (isResumable(source)) {
         const p = ctx.redis.pipeline();
         for (const s of symbols) p.hget(ctx.names.price(s), 'price');

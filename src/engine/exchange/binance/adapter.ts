@@ -5,6 +5,12 @@
  * LIVE needs `--live` and QT_LIVE_CONFIRM. Symbols are Binance ids (`BTCUSDT`) outside,
  * ccxt's unified `BTC/USDT:USDT` inside. Every failure leaves as an ExchangeError built
  * by errors.ts; no ccxt message (which holds signed URLs) and no credential leaves here.
+ *
+ * Binance's real behaviour (BINANCE-USDM-RULES.md): the clock offset to GET /fapi/v1/time
+ * is measured at start, every `clockCheckMs` and at once after a -1021, and requests are
+ * signed with it (ccxt's `options.timeDifference`); the per-IP limits (418 ban, 429
+ * Retry-After, request weight) are shared through Redis (limits.ts); QT_BINANCE_BASE_URL
+ * replaces the fapi host on the wire.
  */
 import type { Config } from '../../../config/config.js';
 import { registerSecret } from '../../../config/redact.js';
@@ -13,8 +19,13 @@ import { UsageError } from '../../../errors.js';
 import type { Logger } from '../../../log.js';
 import { isMultipleOf } from '../precision.js';
 import { ExchangeError, type Balance, type Exchange, type ExchangePosition, type MarketRules, type OrderAck, type OrderRequest } from '../types.js';
+import type { Redis } from 'ioredis';
 import { createClient, type BinanceUsdm } from './ccxt-loader.js';
-import { isOrderNotFound, mapBinanceError } from './errors.js';
+import { isOrderNotFound, mapBinanceError, TIMESTAMP_OUTSIDE_RECV_WINDOW, type ErrorContext } from './errors.js';
+import { ExchangeLimits } from './limits.js';
+import { binanceHostOf, isBinanceHost } from './host.js';
+
+export { binanceHostOf, isBinanceHost } from './host.js';
 import { marketRules, orderAck, positionFrom, type CcxtMarket, type CcxtOrder } from './mapping.js';
 
 export interface BinanceExchangeOptions {
@@ -26,7 +37,12 @@ export interface BinanceExchangeOptions {
   enableRateLimit?: boolean;
   /** Market refresh period (default hourly). */
   marketsRefreshMs?: number;
+  /** The shared Redis state of Binance's per-IP limits and the clock offset (`{prefix}:exchange:limits`); without it, this process's own. */
+  redis?: Redis;
+  /** How often the clock offset to GET /fapi/v1/time is measured again (default 5 minutes). */
+  clockCheckMs?: number;
 }
+
 
 /** Checks the mode switches and the credentials; every problem is a UsageError (exit 2). */
 export function checkBinanceConfig(config: Config): { mode: Mode; apiKey: string; apiSecret: string } {
@@ -34,6 +50,12 @@ export function checkBinanceConfig(config: Config): { mode: Mode; apiKey: string
   if (mode === 'LIVE' && !config.liveConfirmed) {
     throw new UsageError(
       'live trading needs both --live and QT_LIVE_CONFIRM=I_UNDERSTAND_THIS_TRADES_REAL_MONEY (QT_LIVE_CONFIRM is not set to that phrase)',
+    );
+  }
+  const host = binanceHostOf(config);
+  if (mode === 'LIVE' && !isBinanceHost(host) && !config.baseUrlConfirmed) {
+    throw new UsageError(
+      `QT_BINANCE_BASE_URL: live trading through ${host}, which is not a Binance host, needs QT_BINANCE_BASE_URL_CONFIRM=I_UNDERSTAND_THIS_TRADES_REAL_MONEY as well`,
     );
   }
   const missing: string[] = [];
@@ -47,6 +69,8 @@ export async function createBinanceExchange(config: Config, log: Logger, opts: B
   const { mode, apiKey, apiSecret } = checkBinanceConfig(config);
   registerSecret(apiKey);
   registerSecret(apiSecret);
+  const xlog = log.child({ exchange: 'binance', mode });
+  const limits = new ExchangeLimits({ redis: opts.redis, key: config.names.exchangeLimits(), log: xlog });
   const client = await createClient({
     apiKey,
     secret: apiSecret,
@@ -54,8 +78,10 @@ export async function createBinanceExchange(config: Config, log: Logger, opts: B
     timeoutMs: opts.timeoutMs,
     enableRateLimit: opts.enableRateLimit,
     fetchImplementation: opts.fetchImplementation,
+    limits,
+    baseUrl: config.binanceBaseUrl,
   });
-  return new BinanceExchange(client, mode, log.child({ exchange: 'binance', mode }), opts.marketsRefreshMs ?? 3_600_000);
+  return new BinanceExchange(client, mode, xlog, opts.marketsRefreshMs ?? 3_600_000, limits, opts.clockCheckMs ?? 300_000);
 }
 
 class BinanceExchange implements Exchange {
@@ -64,17 +90,65 @@ class BinanceExchange implements Exchange {
   private maxLeverage = new Map<string, number>();
   private leverageSet = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  private clockTimer: NodeJS.Timeout | undefined;
   private started: Promise<void> | undefined;
+  private measuring: Promise<number> | undefined;
+  /** The last measured offset, local − Binance clock, ms (what ccxt subtracts when it signs). */
+  clockOffsetMs = 0;
 
   constructor(
     private readonly ex: BinanceUsdm,
     readonly mode: Mode,
     private readonly log: Logger,
     private readonly refreshMs: number,
+    readonly limits: ExchangeLimits,
+    private readonly clockCheckMs: number,
   ) {}
+
+  /**
+   * Measures the offset to GET /fapi/v1/time (ccxt's loadTimeDifference: local clock after
+   * the reply − serverTime) and signs every later request with it (`options.timeDifference`).
+   * Binance: a signed request needs serverTime − recvWindow ≤ timestamp < serverTime + 1000
+   * (else -1021; python-binance#60). Recorded in the limits hash for CLOCK_SKEW.
+   */
+  measureClock(): Promise<number> {
+    this.measuring ??= (async () => {
+      try {
+        const offset = Number(await this.ex.loadTimeDifference());
+        this.clockOffsetMs = Number.isFinite(offset) ? offset : 0;
+        this.limits.recordClock(this.clockOffsetMs);
+        if (Math.abs(this.clockOffsetMs) >= 1000) this.log.warn('binance: the local clock is off; requests are signed with the measured offset (check NTP)', { clock_offset_ms: this.clockOffsetMs });
+        return this.clockOffsetMs;
+      } catch (e) {
+        throw mapBinanceError(e, { op: 'time' });
+      } finally {
+        this.measuring = undefined;
+      }
+    })();
+    return this.measuring;
+  }
+
+  /** Maps a failure; a -1021 has the clock measured again at once, so the retry is signed right. */
+  private failed(e: unknown, ctx: ErrorContext): ExchangeError {
+    const err = mapBinanceError(e, ctx);
+    if (err.code === TIMESTAMP_OUTSIDE_RECV_WINDOW) {
+      this.measureClock().catch((x: unknown) => this.log.warn('binance: clock offset not measured', { error: x instanceof Error ? x.message : String(x) }));
+    }
+    return err;
+  }
+
+  /** Whether Binance forbids requests now (418 ban, 429 Retry-After, weight used up), from the state every process shares. */
+  async limitedUntil(): Promise<{ until: number; kind: string; reason: string } | null> {
+    return this.limits.hold();
+  }
 
   start(): Promise<void> {
     this.started ??= (async () => {
+      await this.measureClock();
+      this.clockTimer ??= setInterval(() => {
+        this.measureClock().catch((e: unknown) => this.log.warn('binance: clock offset not measured', { error: e instanceof Error ? e.message : String(e) }));
+      }, this.clockCheckMs);
+      this.clockTimer.unref();
       // reload: ccxt keeps a failed load's promise and would hand it back to a retry
       await this.loadMarkets(true);
       await this.loadLeverageBrackets();
@@ -85,14 +159,17 @@ class BinanceExchange implements Exchange {
       this.timer.unref();
     })().catch((e) => {
       this.started = undefined;
-      throw mapBinanceError(e, { op: 'start' });
+      throw this.failed(e, { op: 'start' });
     });
     return this.started;
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.clockTimer) clearInterval(this.clockTimer);
     this.timer = undefined;
+    this.clockTimer = undefined;
+    await this.limits.flush();
     this.started = undefined;
   }
 
@@ -101,7 +178,7 @@ class BinanceExchange implements Exchange {
     try {
       all = (await this.ex.loadMarkets(reload)) as unknown as Record<string, CcxtMarket>;
     } catch (e) {
-      throw mapBinanceError(e, { op: 'loadMarkets' });
+      throw this.failed(e, { op: 'loadMarkets' });
     }
     const next = new Map<string, { unified: string; rules: MarketRules }>();
     for (const m of Object.values(all)) {
@@ -122,7 +199,7 @@ class BinanceExchange implements Exchange {
     try {
       hedged = (await this.ex.fetchPositionMode()).hedged as boolean | undefined;
     } catch (e) {
-      const err = mapBinanceError(e, { op: 'positionSide/dual' });
+      const err = this.failed(e, { op: 'positionSide/dual' });
       if (err.reason === 'auth_failed' || err.retryable) throw err;
       this.log.warn('binance position mode unknown (positionSide/dual refused); qt assumes one-way mode', { reason: err.reason, error: err.message });
       return;
@@ -152,7 +229,7 @@ class BinanceExchange implements Exchange {
         if (max) m.rules = { ...m.rules, maxLeverage: max };
       }
     } catch (e) {
-      const err = mapBinanceError(e, { op: 'leverageBracket' });
+      const err = this.failed(e, { op: 'leverageBracket' });
       if (err.reason === 'auth_failed') throw err;
       this.log.warn('binance leverage brackets unavailable; using the built-in table', { reason: err.reason, error: err.message });
     }
@@ -181,7 +258,7 @@ class BinanceExchange implements Exchange {
     try {
       await this.ex.setLeverage(leverage, unified);
     } catch (e) {
-      throw mapBinanceError(e, { op: 'setLeverage', symbol });
+      throw this.failed(e, { op: 'setLeverage', symbol });
     }
     this.leverageSet.set(symbol, leverage);
     this.log.debug('binance leverage set', { symbol, leverage });
@@ -205,7 +282,7 @@ class BinanceExchange implements Exchange {
     try {
       order = (await this.ex.createOrder(unified, 'market', req.side === 'BUY' ? 'buy' : 'sell', req.qty, undefined, params)) as unknown as CcxtOrder;
     } catch (e) {
-      const err = mapBinanceError(e, { op: 'submit', symbol: req.symbol, submit: true });
+      const err = this.failed(e, { op: 'submit', symbol: req.symbol, submit: true });
       this.log.warn('binance order failed', {
         symbol: req.symbol,
         client_order_id: req.clientOrderId,
@@ -228,7 +305,7 @@ class BinanceExchange implements Exchange {
       order = (await this.ex.fetchOrder(undefined as unknown as string, unified, { origClientOrderId: clientOrderId })) as unknown as CcxtOrder;
     } catch (e) {
       if (isOrderNotFound(e)) return null;
-      throw mapBinanceError(e, { op: 'fetchOrder', symbol });
+      throw this.failed(e, { op: 'fetchOrder', symbol });
     }
     return this.withFills(symbol, unified, order);
   }
@@ -262,7 +339,7 @@ class BinanceExchange implements Exchange {
       // v2 positionRisk carries the leverage; v3 omits it.
       raw = (await this.ex.fetchPositions(undefined, { useV2: true })) as unknown[];
     } catch (e) {
-      throw mapBinanceError(e, { op: 'fetchPositions' });
+      throw this.failed(e, { op: 'fetchPositions' });
     }
     return raw.map((p) => positionFrom(p)).filter((p): p is ExchangePosition => p !== null);
   }
@@ -272,7 +349,7 @@ class BinanceExchange implements Exchange {
     try {
       b = (await this.ex.fetchBalance()) as unknown as typeof b;
     } catch (e) {
-      throw mapBinanceError(e, { op: 'fetchBalance' });
+      throw this.failed(e, { op: 'fetchBalance' });
     }
     const usdt = b.info?.assets?.find((a) => a.asset === 'USDT');
     const wallet = Number(usdt?.walletBalance ?? b.USDT?.total ?? 0);

@@ -29,8 +29,21 @@ export const BINANCE_CODE_REASONS: Readonly<Record<number, ReasonCode>> = {
 export const AUTH_CODES: readonly number[] = [-2015, -2014, -2008, -1022];
 /** Binance's "too many requests" codes (usually with HTTP 429/418). */
 export const RATE_CODES: readonly number[] = [-1003, -1015];
-/** Order lookups answer this when the order never reached the exchange. */
+/** Order lookups answer this when the order never reached the exchange (or is not visible yet: ccxt#1786). */
 export const ORDER_NOT_FOUND = -2013;
+/**
+ * The outcome is unknown: the order may exist (Binance error codes: -1006 "An unexpected
+ * response was received from the message bus. Execution status unknown.", -1007 "Timeout
+ * waiting for response from backend server. Send status unknown; execution status
+ * unknown."). ccxt raises OperationFailed / RequestTimeout for them. Any HTTP 5xx too.
+ */
+export const UNKNOWN_OUTCOME_CODES: readonly number[] = [-1006, -1007];
+/** -1008 "Server is currently overloaded with other requests. Please try again in a few minutes.": not executed, retryable. */
+export const SERVER_BUSY = -1008;
+/** -1021 "Timestamp for this request is outside of the recvWindow": the clock offset must be measured again. */
+export const TIMESTAMP_OUTSIDE_RECV_WINDOW = -1021;
+/** -2022 "ReduceOnly Order is rejected": the exchange has nothing to reduce in that direction (news about its state). */
+export const REDUCE_ONLY_REJECTED = -2022;
 
 const AUTH_NAMES = ['AuthenticationError', 'PermissionDenied', 'AccountNotEnabled', 'AccountSuspended'];
 const RATE_NAMES = ['DDoSProtection', 'RateLimitExceeded'];
@@ -102,6 +115,13 @@ export function mapBinanceError(err: unknown, ctx: ErrorContext): ExchangeError 
 
   if (AUTH_CODES.includes(p.code as number) || p.status === 401 || (p.code === undefined && AUTH_NAMES.includes(p.name))) {
     return new ExchangeError(msg('auth_failed'), 'auth_failed', rawCode, { ...base, retryable: false, fix: AUTH_FIX });
+  }
+  if (p.code === SERVER_BUSY) {
+    return new ExchangeError(msg('exchange_unavailable'), 'exchange_unavailable', p.code, { ...base, retryable: true, fix: 'Binance is overloaded: retried after a pause' });
+  }
+  if (UNKNOWN_OUTCOME_CODES.includes(p.code as number) || (p.status !== undefined && p.status >= 500)) {
+    // The request reached Binance and its fate is unknown: a submit is looked up by client id before any resend.
+    return new ExchangeError(msg('exchange_unavailable'), 'exchange_unavailable', rawCode, { ...base, retryable: true, unknownOutcome: !!ctx.submit });
   }
   if (p.status === 429 || p.status === 418 || RATE_CODES.includes(p.code as number) || RATE_NAMES.includes(p.name)) {
     const fix = p.status === 418 ? 'the IP is banned for a while after ignoring 429s: back off' : 'back off and retry later';

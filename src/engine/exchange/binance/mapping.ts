@@ -65,7 +65,7 @@ export function marketRules(m: CcxtMarket, maxLeverage?: number): MarketRules | 
   };
 }
 
-const STATUSES: ExchangeOrderStatus[] = ['NEW', 'PARTIALLY_FILLED', 'FILLED', 'CANCELED', 'REJECTED', 'EXPIRED'];
+const STATUSES: ExchangeOrderStatus[] = ['NEW', 'PARTIALLY_FILLED', 'FILLED', 'CANCELED', 'REJECTED', 'EXPIRED', 'EXPIRED_IN_MATCH'];
 
 /** Binance's own order status (info.status), or ccxt's unified one translated. */
 export function orderStatus(o: CcxtOrder): ExchangeOrderStatus {

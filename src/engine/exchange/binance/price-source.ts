@@ -12,11 +12,15 @@ import type { Config } from '../../../config/config.js';
 import type { PriceQuote, PriceSource } from '../../market/price-source.js';
 import { createClient, type BinanceUsdm } from './ccxt-loader.js';
 import { mapBinanceError } from './errors.js';
+import { ExchangeLimits } from './limits.js';
+import type { Redis } from 'ioredis';
 
 export interface BinancePriceSourceOptions {
   fetchImplementation?: typeof fetch;
   timeoutMs?: number;
   enableRateLimit?: boolean;
+  /** The shared limits state (`{prefix}:exchange:limits`), used when the feed talks to the host the engine trades on. */
+  redis?: Redis;
 }
 
 type Row = { symbol?: string; price?: string; markPrice?: string; time?: number | string };
@@ -46,8 +50,12 @@ export function joinQuotes(symbols: string[], tickers: unknown, marks: unknown):
 
 export async function createBinancePriceSource(config: Config, opts: BinancePriceSourceOptions = {}): Promise<PriceSource> {
   const demo = config.exchange === 'binance' && config.binanceMode === 'demo';
+  // Trading on Binance: the feed talks to the same host (QT_BINANCE_BASE_URL too) and obeys the same per-IP limits.
+  const sameHost = config.exchange === 'binance';
   const client: BinanceUsdm = await createClient({
     demo,
+    baseUrl: sameHost ? config.binanceBaseUrl : undefined,
+    limits: new ExchangeLimits(sameHost ? { redis: opts.redis, key: config.names.exchangeLimits() } : {}),
     timeoutMs: opts.timeoutMs ?? 5_000,
     enableRateLimit: opts.enableRateLimit,
     fetchImplementation: opts.fetchImplementation,
