@@ -83,10 +83,11 @@ function entriesTrimmed(s: StreamInfo, g: GroupInfo): Finding | null {
   return {
     code: 'ENTRIES_TRIMMED', severity: lost === null ? 'warn' : 'crit', subject,
     message: lost !== null
-      ? `${n(lost)} entries of ${s.stream} were removed before ${g.group} read them${when}: ${causeText}. This is lost work`
+      ? `${n(lost)} entries of ${s.stream} were removed before ${g.group} read them${when}: ${causeText}. This is lost work` +
+        (read === null ? ` (the group has read nothing yet: Redis cannot tell this from a group created at 0 after the trim, which never could have seen them)` : '')
       : `up to ${n(removed)} entries of ${s.stream} were removed, some maybe before ${g.group} read them (its read counter is unknown: the group was set to an arbitrary id)${when}`,
     evidence: {
-      stream: s.stream, group: g.group, lost, at_most: lost ?? removed, cause, reader, entries_added: s.entries_added, entries_read: readEff, length: s.length,
+      stream: s.stream, group: g.group, lost, at_most: lost ?? removed, cause, reader, entries_added: s.entries_added, entries_read: readEff, entries_read_reported: read !== null, length: s.length,
       last_delivered_id: g.last_delivered_id, first_entry_id: first || null, recorded_first_entry_id: s.recorded_first_entry_id ?? null,
       max_deleted_entry_id: s.max_deleted_entry_id ?? null, lost_after_ms: fromMs, lost_before_ms: toMs, consumers: g.consumers,
     },

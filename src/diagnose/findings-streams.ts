@@ -6,6 +6,7 @@ import type { Finding, GroupInfo, PipelineSnapshot, StreamInfo } from './read-mo
 import type { Thresholds } from './thresholds.js';
 import { closestStreams } from './streams.js';
 import { groupCheckFindings, judgedLag } from './findings-groups.js';
+import { idMs } from './redis-read.js';
 
 const TOOL = new Set(['stage.rejected', 'dead.letter']);
 /** streams nobody has to read with a group (read by tools, optional consumers, or XREAD) */
@@ -130,7 +131,11 @@ function groupFindings(snap: PipelineSnapshot, s: StreamInfo, g: GroupInfo, th: 
       // a poison entry is PENDING_POISON's (crit) whenever a PEL sample was read
       code: 'PENDING_STUCK', severity: poison && !g.pending_sample ? 'crit' : 'warn', subject,
       message: `${n(g.pending)} entr${g.pending === 1 ? 'y' : 'ies'} pending in ${g.group} on ${s.stream}; the oldest (${op.id}) is unacknowledged for ${fmtAge(Math.round(op.idle_ms / 1000))} after ${op.deliveries} deliver${op.deliveries === 1 ? 'y' : 'ies'}${poison ? ' (a poison message: see PENDING_POISON)' : ''}`,
-      evidence: { pending: g.pending, oldest_id: op.id, consumer: op.consumer, idle_ms: op.idle_ms, deliveries: op.deliveries, threshold_ms: th.pendingIdleMs },
+      evidence: {
+        pending: g.pending, oldest_id: op.id, consumer: op.consumer, idle_ms: op.idle_ms, deliveries: op.deliveries, threshold_ms: th.pendingIdleMs,
+        // age from the id (auto-generated ids only): idle restarts at every claim
+        oldest_id_age_ms: ((ms) => (ms === null ? null : Math.max(0, snap.generated_at - ms)))(idMs(op.id, snap.generated_at)),
+      },
       fix: poison
         ? `look at it (XRANGE ${s.key} ${op.id} ${op.id}); if it can never be processed, copy it to dead.letter and XACK ${s.key} ${g.group} ${op.id} (qt stages do this after QT_MAX_DELIVERIES)`
         : `the consumer ${op.consumer} holds it: if that consumer is dead, restart the service so it reclaims (XAUTOCLAIM) its pending entries`,

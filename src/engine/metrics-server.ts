@@ -204,7 +204,7 @@ export function createMetrics(o: Omit<MetricsServerOptions, 'port' | 'host'>) {
   const streamLen = gauge('qt_stream_length', 'XLEN of the stream', ['stream']);
   const streamAdded = counter('qt_stream_entries_added_total', 'entries ever added to the stream (Redis ≥ 7.0)', ['stream']);
   const streamLastTs = gauge('qt_stream_last_entry_timestamp_seconds', 'time of the newest entry (from its auto-generated id)', ['stream']);
-  const groupLag = gauge('qt_group_lag', 'entries not yet delivered to the group (Redis ≥ 7.0; absent when Redis cannot tell)', ['stream', 'group']);
+  const groupLag = gauge('qt_group_lag', 'entries not yet delivered to the group, checked against Redis\'s invariants (absent when in doubt)', ['stream', 'group']);
   const groupPending = gauge('qt_group_pending', 'entries delivered but not acknowledged', ['stream', 'group']);
   const groupConsumers = gauge('qt_group_consumers', 'consumers known to the group', ['stream', 'group']);
   const groupRead = gauge('qt_group_entries_read', 'entries the group has read (Redis ≥ 7.0)', ['stream', 'group']);

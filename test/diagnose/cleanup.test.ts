@@ -6,6 +6,7 @@ import { closeAll, testNames, testRedis, uniquePrefix, waitFor } from '../helper
 import { cleanupGhosts, restoreGhosts } from '../../src/diagnose/ghosts.js';
 import { cleanupConsumers } from '../../src/diagnose/consumers.js';
 import * as S from './scenarios/index.js';
+import { MAX_CONSUMERS_LISTED } from '../../src/diagnose/streams.js';
 
 afterAll(closeAll);
 const dir = mkdtempSync(join(tmpdir(), 'qt-ghosts-'));
@@ -78,5 +79,23 @@ describe('qt cleanup consumers', () => {
     expect(r.deleted).toBe(18);
     const left = (await redis.xinfo('CONSUMERS', `${names.prefix}:stream:apply.plan`, 'apply_layer_entry')) as unknown[];
     expect(left).toHaveLength(5);
+  });
+});
+
+describe('qt cleanup consumers on a leaked group (issue 15)', () => {
+  it('removes the consumers of a group too large for diagnostics to list', async () => {
+    const redis = testRedis();
+    const names = testNames(uniquePrefix('leak'));
+    const n = MAX_CONSUMERS_LISTED + 50;
+    await S.consumerLeak(n)({ redis, names, now: Date.now() });
+    const k = names.stream('apply.plan');
+    const dry = await waitFor(async () => {
+      const r = await cleanupConsumers(redis, names, { dryRun: true, idleMs: 100 });
+      return r.consumers.length === n ? r : null;
+    }, 10_000, 'leaked consumers idle past 100 ms');
+    expect(dry.consumers[0]).toMatchObject({ stream: 'apply.plan', group: 'apply_layer' });
+    const r = await cleanupConsumers(redis, names, { dryRun: false, idleMs: 100 });
+    expect(r.deleted).toBe(n);
+    expect(Number(((await redis.xinfo('GROUPS', k)) as unknown[][])[0]![3])).toBe(0);
   });
 });

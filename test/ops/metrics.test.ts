@@ -164,3 +164,27 @@ describe('exchange instrumentation', () => {
     expect(sample(text, 'qt_exchange_errors_total', { exchange: 'paper', method: 'fetchBalance' })).toBeUndefined();
   });
 });
+
+describe('metrics server: group lag checked, not copied (issue 15)', () => {
+  it('exports no qt_group_lag -99 for ENTRIESREAD nonsense and no sample for a null lag; 0 for a caught-up group Redis miscounts', async () => {
+    const names = testNames();
+    const w = testRedis();
+    await waitFor(() => w.status === 'ready', 5000, 'redis ready');
+    const approved = names.stream('apply.approved');
+    await w.xadd(approved, '*', 'plan_id', 'p1');
+    await w.call('XGROUP', 'CREATE', approved, 'intent_executor', '$', 'ENTRIESREAD', '100'); // lag -99 (redis#14257)
+    const plan = names.stream('apply.plan');
+    for (let i = 1; i <= 600; i++) await w.xadd(plan, `0-${i}`, 'n', String(i));
+    await w.xgroup('CREATE', plan, 'apply_layer', '0');
+    await w.xreadgroup('GROUP', 'apply_layer', 'c1', 'COUNT', 1, 'STREAMS', plan, '>');
+    await w.xdel(plan, '0-2'); // tombstone after the group's position: lag null by design
+    const srv = await startMetricsServer({ port: 0, runners: [], redis: w, names, mode: 'PAPER' });
+    servers.push(srv);
+    const text = await scrape(srv.url);
+    expect(text).not.toMatch(/^qt_group_lag\{[^}]*\} -/m);
+    expect(sample(text, 'qt_group_lag', { stream: 'apply.approved', group: 'intent_executor' })).toBe(0);
+    expect(sample(text, 'qt_group_entries_read', { stream: 'apply.approved', group: 'intent_executor' })).toBeUndefined();
+    expect(sample(text, 'qt_group_lag', { stream: 'apply.plan', group: 'apply_layer' })).toBeUndefined();
+    expect(sample(text, 'qt_group_pending', { stream: 'apply.plan', group: 'apply_layer' })).toBe(1);
+  });
+});
