@@ -17,7 +17,7 @@ import { DEFAULT_THRESHOLDS, type Thresholds } from './thresholds.js';
 import { entries, idMs, num, Reader, type Cmd } from './redis-read.js';
 import { auditKeys } from './key-audit.js';
 import { trendsFromMetrics } from './trend-history.js';
-import type { TrendOptions } from './trend.js';
+import { trendOptions, type TrendOptions } from './trend.js';
 
 export interface CollectOptions {
   windowMs: number;
@@ -204,7 +204,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
   }
   stages.sort((a, b) => order(a.stage) - order(b.stage));
   // each of our groups' trend from the engine's per-minute position records (trend-history.ts)
-  const trends = trendsFromMetrics(metricHashes, streamsRes.streams, now, opts.trend);
+  const trends = trendsFromMetrics(metricHashes, streamsRes.streams, now, opts.trend ?? trendOptions());
 
   for (const c of rd.denied) unknowns.push(`${c}: denied by this Redis user's ACL`);
   const modes = [...beats.values()].map((h) => String(h.mode ?? '').toUpperCase()).filter((m): m is Mode => (MODES as readonly string[]).includes(m));
