@@ -182,7 +182,10 @@ export function sortFindings(f: Finding[]): Finding[] {
 export function withTrends(r: Report, trends: GroupTrend[], opts: TrendOptions = DEFAULT_TREND, sample?: Report['sample']): Report {
   const findings = sortFindings([...r.findings.filter((f) => f.code !== 'GROUP_TREND'), ...trendFindings(trends, opts)]);
   const w = worstSeverity(findings.map((f) => f.severity));
-  return { ...r, findings, status: w === 'info' ? 'ok' : w, trends, ...(sample ? { sample } : {}) };
+  const fromFindings = w === 'info' ? 'ok' : w;
+  // a verdict that is not a severity (an `unknown` the report reached from what it could not see) stands unless a crit does
+  const status = !['ok', 'info', 'warn', 'crit'].includes(r.status as string) && fromFindings !== 'crit' ? r.status : fromFindings;
+  return { ...r, findings, status, trends, ...(sample ? { sample } : {}) };
 }
 
 /**
