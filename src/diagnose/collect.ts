@@ -19,7 +19,7 @@ import { entries, idMs, num, Reader, type Cmd } from './redis-read.js';
 import { levenshtein } from './streams.js';
 import { auditKeys } from './key-audit.js';
 import { trendsFromMetrics } from './trend-history.js';
-import type { TrendOptions } from './trend.js';
+import { trendOptions, type TrendOptions } from './trend.js';
 import { collectLeases } from './leases.js';
 
 export interface CollectOptions {
@@ -211,7 +211,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
   }
   stages.sort((a, b) => order(a.stage) - order(b.stage));
   // each of our groups' trend from the engine's per-minute position records (trend-history.ts)
-  const trends = trendsFromMetrics(metricHashes, streamsRes.streams, now, opts.trend);
+  const trends = trendsFromMetrics(metricHashes, streamsRes.streams, now, opts.trend ?? trendOptions());
 
   const exchange = await readExchangeState(rd, names);
   exchange.host = [...beats.values()].map((h) => h.exchange_host).find((h) => !!h) ?? null;

@@ -2,7 +2,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
 import { connectRedis } from '../redis/connect.js';
-import { UnavailableError, errorMessage } from '../errors.js';
+import { UnavailableError, UsageError, errorMessage } from '../errors.js';
 import { scrub } from '../config/redact.js';
 import { collectSnapshot } from './collect.js';
 import { buildReport } from './report.js';
@@ -25,6 +25,7 @@ export async function reportOf(cfg: Config, windowMs: number, th: Thresholds, fo
       const snap = await collectSnapshot(redis, cfg.names, { windowMs, thresholds: th, url: cfg.redisUrl, sortGhosts: !forHealth });
       return buildReport(snap, th);
     } catch (e) {
+      if (e instanceof UsageError) throw e; // a bad QT_DIAG_* value, named
       throw new UnavailableError(`the check could not run: ${scrub(errorMessage(e)).split('\n')[0]}`);
     }
   });

@@ -10,20 +10,8 @@ import type { Report } from './read-model.js';
 import { buildReport } from './report.js';
 import { withRedis } from './session.js';
 import type { Thresholds } from './thresholds.js';
-import { DEFAULT_TREND, type TrendOptions } from './trend.js';
+import { trendOptions, type TrendOptions } from './trend.js';
 import { sampleTrends, withTrends } from './trend-sample.js';
-
-/** Environment of the trend rules: `QT_DIAG_TREND_ALLOWED_LAG` (entries, default 0: Burrow's). */
-export const TREND_ENV = { allowedLag: 'QT_DIAG_TREND_ALLOWED_LAG' } as const;
-
-/** Trend options from the environment; a bad value is a UsageError naming the variable. */
-export function trendOptions(env: NodeJS.ProcessEnv = process.env): TrendOptions {
-  const raw = env[TREND_ENV.allowedLag];
-  if (raw === undefined || raw === '') return DEFAULT_TREND;
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n)) throw new UsageError(`${TREND_ENV.allowedLag}: expected a whole number of entries ≥ 0 (got ${JSON.stringify(raw)})`);
-  return { ...DEFAULT_TREND, allowedLag: n };
-}
 
 /** Bounds of `--sample`: at least 1 s (five looks), at most 1 h. */
 export const SAMPLE_MIN_MS = 1000;

@@ -11,7 +11,7 @@ import type { GroupInfo, Report, StreamInfo } from './read-model.js';
 import { num, str, replyMap, Reader, type Cmd } from './redis-read.js';
 import { worstSeverity } from '../contract/codes.js';
 import type { Finding } from './read-model.js';
-import { compareIds, DEFAULT_TREND, evaluateTrend, trendFindings, type GroupTrend, type TrendOptions, type TrendSample } from './trend.js';
+import { compareIds, DEFAULT_TREND, evaluateTrend, trendFindings, trendOptions, type GroupTrend, type TrendOptions, type TrendSample } from './trend.js';
 
 /** Groups with more consumers than this are sampled without XINFO CONSUMERS (activity then comes from position moves only). */
 export const CONSUMER_READ_CAP = 200;
@@ -182,14 +182,17 @@ export function sortFindings(f: Finding[]): Finding[] {
 export function withTrends(r: Report, trends: GroupTrend[], opts: TrendOptions = DEFAULT_TREND, sample?: Report['sample']): Report {
   const findings = sortFindings([...r.findings.filter((f) => f.code !== 'GROUP_TREND'), ...trendFindings(trends, opts)]);
   const w = worstSeverity(findings.map((f) => f.severity));
-  return { ...r, findings, status: w === 'info' ? 'ok' : w, trends, ...(sample ? { sample } : {}) };
+  const fromFindings = w === 'info' ? 'ok' : w;
+  // a verdict that is not a severity (an `unknown` the report reached from what it could not see) stands unless a crit does
+  const status = !['ok', 'info', 'warn', 'crit'].includes(r.status as string) && fromFindings !== 'crit' ? r.status : fromFindings;
+  return { ...r, findings, status, trends, ...(sample ? { sample } : {}) };
 }
 
 /**
  * The console's view of a fresh report: its samples kept so far judged per group; where
  * the console's window is not yet full, the trend from the engine's records (if any) stands.
  */
-export function withConsoleTrends(r: Report, h: TrendHistory, opts: TrendOptions = DEFAULT_TREND): Report {
+export function withConsoleTrends(r: Report, h: TrendHistory, opts: TrendOptions = trendOptions()): Report {
   h.add(r);
   const fromMetrics = new Map((r.trends ?? []).map((t) => [`${t.stream}\u0000${t.group}`, t]));
   const trends = h.trends(opts).map((t) => (t.rule === 0 ? (fromMetrics.get(`${t.stream}\u0000${t.group}`) ?? t) : t));

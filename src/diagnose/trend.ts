@@ -9,6 +9,7 @@
  * `idle`), or an observed move of the offset. REWIND can only come from `XGROUP SETID`.
  */
 import type { Finding } from './read-model.js';
+import { UsageError } from '../errors.js';
 
 /** One look at a group (from `qt diagnose streams --sample`, the console, or the engine's per-minute metrics). */
 export interface TrendSample {
@@ -42,6 +43,18 @@ export interface TrendOptions {
 }
 
 export const DEFAULT_TREND: TrendOptions = { allowedLag: 0, minSamples: 5 };
+
+/** Environment of the trend rules: `QT_DIAG_TREND_ALLOWED_LAG` (entries, default 0: Burrow's). */
+export const TREND_ENV = { allowedLag: 'QT_DIAG_TREND_ALLOWED_LAG' } as const;
+
+/** Trend options from the environment; a bad value is a UsageError naming the variable. */
+export function trendOptions(env: NodeJS.ProcessEnv = process.env): TrendOptions {
+  const raw = env[TREND_ENV.allowedLag];
+  if (raw === undefined || raw === '') return DEFAULT_TREND;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n)) throw new UsageError(`${TREND_ENV.allowedLag}: expected a whole number of entries ≥ 0 (got ${JSON.stringify(raw)})`);
+  return { ...DEFAULT_TREND, allowedLag: n };
+}
 
 /** Which rule of the FACTS order decided (1..7), or 0 for "window not yet full". */
 export interface TrendResult {

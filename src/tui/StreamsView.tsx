@@ -48,14 +48,14 @@ export function StreamsView({ report, filter, selected, detail, width, height }:
           <Text wrap="truncate-end">
             {'   └ '}
             {cell(g.group, Math.max(10, nameW - 4))} {cell(`c ${g.consumers}`, 5)} {cell(`pend ${num(g.pending)}`, 10)} {cell(`lag ${g.lag === null ? '?' : num(g.lag)}`, 10)}{' '}
-            <TrendBadge t={trendOf(report, s.stream, g.group)} />{' '}
             {starving === 'crit' || starving === 'warn' ? (
               <Text backgroundColor="red" color="white" bold> STARVING </Text>
             ) : starving === 'info' ? (
               <Text dimColor>quiet (control plane)</Text>
             ) : g.consumers === 0 ? (
               <Text color="yellow">no consumer</Text>
-            ) : null}
+            ) : null}{' '}
+            <TrendBadge t={trendOf(report, s.stream, g.group)} />
           </Text>
         ),
       });

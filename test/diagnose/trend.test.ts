@@ -1,6 +1,6 @@
 /** Burrow's rules (REDIS-STREAMS-FACTS.md order) as a pure function: one test per rule, the order, unknown lag, incomplete windows. */
 import { describe, expect, it } from 'vitest';
-import { compareIds, evaluateTrend, trendFindings, type GroupTrend, type TrendSample } from '../../src/diagnose/trend.js';
+import { compareIds, evaluateTrend, trendFindings, trendOptions, type GroupTrend, type TrendSample } from '../../src/diagnose/trend.js';
 
 const T0 = 1_800_000_000_000;
 /** n samples 1 s apart; `f(i)` overrides fields; by default the position moves, lag 5, a consumer read at each look. */
@@ -135,5 +135,11 @@ describe('evaluateTrend (Burrow rules, FACTS order)', () => {
     expect(f.map((x) => `${x.severity} ${x.subject}`)).toEqual(['crit apply.plan a', 'warn apply.plan b', 'crit apply.plan d', 'crit apply.plan e']);
     expect(f[0]!.code).toBe('GROUP_TREND');
     expect((f[0]!.evidence.samples as unknown[]).length).toBe(6);
+  });
+
+  it('trendOptions: QT_DIAG_TREND_ALLOWED_LAG is a whole number; a bad value names the variable', () => {
+    expect(trendOptions({})).toEqual({ allowedLag: 0, minSamples: 5 });
+    expect(trendOptions({ QT_DIAG_TREND_ALLOWED_LAG: '25' }).allowedLag).toBe(25);
+    for (const bad of ['-1', 'x', '1.5']) expect(() => trendOptions({ QT_DIAG_TREND_ALLOWED_LAG: bad })).toThrow(/^QT_DIAG_TREND_ALLOWED_LAG: expected a whole number/);
   });
 });
