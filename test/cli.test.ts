@@ -7,7 +7,7 @@ import { closeAll, testNames, testRedis, testRedisUrl } from './helpers/redis.js
 
 const bin = 'dist/cli.js';
 const qt = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20000 });
+  spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
 
 describe.runIf(existsSync(bin))('qt binary', () => {
   it('lists the commands with --help and exits 0', () => {
@@ -55,7 +55,7 @@ describe.runIf(existsSync(bin))('qt binary', () => {
     const p = r.pipeline();
     for (let i = 0; i < 3000; i++) p.hset(names.snapshot(`G${i}USDT`), { qty: '0', side: 'LONG', ts: '1' });
     await p.exec();
-    const res = spawnSync(process.execPath, [bin, 'diagnose', 'pipeline', '--json', '--redis-url', testRedisUrl(), '--prefix', names.prefix], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 30000 });
+    const res = spawnSync(process.execPath, [bin, 'diagnose', 'pipeline', '--json', '--redis-url', testRedisUrl(), '--prefix', names.prefix], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 120_000 });
     expect(res.stdout.length).toBeGreaterThan(64 * 1024);
     const report = JSON.parse(res.stdout) as { positions: { ghosts: unknown[] } };
     expect(report.positions.ghosts).toHaveLength(3000);

@@ -62,7 +62,7 @@ describe('exchange faults (paper exchange, and Binance through ccxt against the 
     }
     await p.exec();
     try {
-      await waitFor(async () => (await r.xlen(names.stream('apply.result'))) >= N, 50000, 'every plan answered');
+      await waitFor(async () => (await r.xlen(names.stream('apply.result'))) >= N, 300_000, 'every plan answered');
       await waitFor(async () => (await pending(r, names.stream('apply.approved'), 'intent_executor')) === 0, 20000, 'nothing pending');
     } finally {
       await engine.stop();
@@ -94,7 +94,7 @@ describe('exchange faults (paper exchange, and Binance through ccxt against the 
     expect(inj.rate_limit + inj.server_error + inj.timeout_before).toBeGreaterThan(0);
     // Transient faults are retried, not turned into refusals.
     expect(results.filter((x) => x.executed !== 'true').map((x) => `${x.symbol} ${x.reason} ${x.detail}`).slice(0, 3)).toEqual([]);
-  }, 90000);
+  }, LONG ? 1_800_000 : 600_000);
 
   it('through ccxt against the fake Binance server: 10% of requests failing, no duplicate order, every plan answered once', async () => {
     const { random } = seeded(`exchange-faults binance${LONG ? ' (QT_CHAOS_LONG=1)' : ''}`, 'QT_FAULTS_SEED');
@@ -124,7 +124,7 @@ describe('exchange faults (paper exchange, and Binance through ccxt against the 
       }
       return fake.fetch(input, init);
     };
-    const exchange = await createBinanceExchange(config, silentLogger, { fetchImplementation: faulty, enableRateLimit: false, timeoutMs: 800 } as never);
+    const exchange = await createBinanceExchange(config, silentLogger, { fetchImplementation: faulty, enableRateLimit: false, timeoutMs: 3000 } as never);
     for (const s of SYMBOLS) fake.setPrice(s, PRICES[s]);
     await writePrices(r, names);
     await exchange.start();
@@ -148,7 +148,7 @@ describe('exchange faults (paper exchange, and Binance through ccxt against the 
         p.xadd(names.stream('apply.approved'), '*', ...Object.entries(f).flat());
       }
       await p.exec();
-      await waitFor(async () => (await r.xlen(names.stream('apply.result'))) >= M, 50000, 'every plan answered');
+      await waitFor(async () => (await r.xlen(names.stream('apply.result'))) >= M, 300_000, 'every plan answered');
       await waitFor(async () => (await pending(r, names.stream('apply.approved'), 'intent_executor')) === 0, 20000, 'nothing pending');
     } finally {
       await engine.stop();
@@ -176,5 +176,5 @@ describe('exchange faults (paper exchange, and Binance through ccxt against the 
     console.info(`binance faults: ${M} plans, executed ${executed.length}, exchange orders ${fake.orders.length}, injected ${JSON.stringify(injected)}`);
     expect(injected.timeout_after).toBeGreaterThanOrEqual(3);
     expect(injected.rate_limit + injected.server_error).toBeGreaterThan(0);
-  }, 90000);
+  }, LONG ? 1_800_000 : 600_000);
 });
