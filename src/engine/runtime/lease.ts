@@ -114,6 +114,9 @@ export class SingletonLease {
    */
   async attempt(): Promise<LeaseState & { error?: string }> {
     const { redis, key, holder, ttlMs } = this.o;
+    // Not while disconnected: a command queued offline would reach Redis late, after
+    // this process stopped counting on it (the local deadline only shrinks meanwhile).
+    if (redis.status !== 'ready') return { held: this.held(), holder: this.holder, pttlMs: null, error: `Redis connection ${redis.status}` };
     const sent = Date.now();
     const budget = Math.max(50, Math.floor(ttlMs / 2));
     try {
