@@ -11,7 +11,8 @@ import { ORDER_TTL_S, PAPER_ORDER_LOG_MAX, type Names } from '../../contract/nam
 import type { Logger } from '../../log.js';
 import { loadMarkets } from './markets.js';
 import { FaultInjector, faultError, type FaultKind, type FaultOptions } from './paper-faults.js';
-import { BINANCE, checkLeverage, decideFill, type PaperPosition } from './paper-fill.js';
+import { BINANCE, checkLeverage } from './order-rules.js';
+import { decideFill, type PaperPosition } from './paper-fill.js';
 import type { Balance, Exchange, ExchangePosition, MarketRules, OrderAck, OrderRequest } from './types.js';
 import { ExchangeError } from './types.js';
 
@@ -228,16 +229,24 @@ export class PaperExchange implements Exchange {
     const nm = this.o.names;
     const keys = [nm.paperAccount(), nm.paperPosition(req.symbol), nm.paperOrder(req.clientOrderId), nm.paperOrderLog()];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const cached = this.cached([req.symbol]);
       const st = await this.stateFor(req.symbol);
       const account = st.account;
       const posHash = st.position;
       const [markRaw, priceRaw] = st.price;
       const mark = n(markRaw ?? undefined) > 0 ? n(markRaw ?? undefined) : n(priceRaw ?? undefined);
-      if (!(mark > 0)) {
+      let decided: ReturnType<PaperExchange['decide']>;
+      try {
+        if (!(mark > 0)) throw new ExchangeError(`no price for ${req.symbol}: the paper exchange fills at the price key's mark`, 'price_unavailable', 'NO_PRICE');
+        decided = this.decide(req, rules, mark, account, posHash);
+      } catch (e) {
         this.cache = null;
-        throw new ExchangeError(`no price for ${req.symbol}: the paper exchange fills at the price key's mark`, 'price_unavailable', 'NO_PRICE');
+        // A refusal is decided on current state too (issue 17): one decided on cached state
+        // (another instance may have traded, the price may have moved) is decided again on a fresh read.
+        if (e instanceof ExchangeError && cached) continue;
+        throw e;
       }
-      const { ack, payload } = this.decide(req, rules, mark, account, posHash);
+      const { ack, payload } = decided;
       const [status, orderId] = (await this.o.redis.eval(
         APPLY_ORDER, 5, ...keys, nm.price(req.symbol), account.seq ?? '0', req.clientOrderId, JSON.stringify(payload), markRaw ?? '', priceRaw ?? '',
         ORDER_TTL_S, PAPER_ORDER_LOG_MAX,
@@ -282,6 +291,7 @@ export class PaperExchange implements Exchange {
       const results: (OrderAck | ExchangeError | Omit<OrderAck, 'orderId'>)[] = [];
       const accepted: { i: number; req: OrderRequest; p: string[]; o: string[] }[] = [];
       const symbols = [...new Set(reqs.map((r) => r.symbol))];
+      const cached = this.cached(symbols.filter((x) => this.markets.has(x)));
       const states = new Map<string, Awaited<ReturnType<PaperExchange['stateFor']>>>();
       for (const [sym, st] of await this.statesFor(symbols.filter((x) => this.markets.has(x)))) states.set(sym, st);
       let account = { ...(this.cache?.account ?? {}) };
@@ -307,6 +317,11 @@ export class PaperExchange implements Exchange {
           results.push(e);
         }
       });
+      if (cached && results.some((r) => r instanceof ExchangeError && r.reason !== 'symbol_not_allowed')) {
+        // A refusal decided on cached state: decide the whole batch again on a fresh read (issue 17).
+        this.cache = null;
+        continue;
+      }
       if (accepted.length === 0) return results as ExchangeError[];
       const priceSyms = [...new Set(accepted.map((a) => a.req.symbol))];
       const keys = [nm.paperAccount(), nm.paperOrderLog()];
@@ -397,6 +412,12 @@ export class PaperExchange implements Exchange {
       }),
     };
     return { ack, payload };
+  }
+
+  /** True when the state of all these symbols would come from this instance's cache (no read). */
+  private cached(symbols: string[]): boolean {
+    const c = this.cache;
+    return !!c && symbols.every((s) => c.positions.has(s) && c.prices.has(s));
   }
 
   /** Account, position and price for an order: from the cache, or one round trip. */
