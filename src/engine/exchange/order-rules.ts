@@ -106,10 +106,10 @@ export function checkQuantity(rules: MarketRules, qty: number | string): void {
   const text = numberText(q);
   const step = rules.marketStepSize;
   if (compareDecimal(text, rules.marketMinQty) < 0) {
-    throw refuse(BINANCE.lotSize, `Filter failure: MARKET_LOT_SIZE: qty ${text} < minQty ${formatToStep(rules.marketMinQty, step)}`);
+    throw refuse(BINANCE.lotSize, `Filter failure: MARKET_LOT_SIZE: qty ${formatToStep(q, step)} < minQty ${formatToStep(rules.marketMinQty, step)}`);
   }
   if (compareDecimal(text, rules.marketMaxQty) > 0) {
-    throw refuse(BINANCE.maxQty, `Quantity greater than max quantity: qty ${text} > maxQty ${formatToStep(rules.marketMaxQty, step)}`);
+    throw refuse(BINANCE.maxQty, `Quantity greater than max quantity: qty ${formatToStep(q, step)} > maxQty ${formatToStep(rules.marketMaxQty, step)}`);
   }
 }
 
