@@ -162,7 +162,7 @@ describe('seed regressions', () => {
     expect(on.ok && [on.plan.qty, on.plan.notional]).toEqual([0.003, 211.83]);
 
     const { bridge } = await pipeline({ ...POLICY, allow_upsize: false });
-    await redis.hset(names.price('BTCUSDT'), { price: '70610', ts: String(Date.now()) });
+    await redis.hset(names.price('BTCUSDT'), { price: '70610', mark: '70610', ts: String(Date.now()) });
     await intent({ intent_type: 'MANUAL', qty: '0.001', leverage: '2' });
     await handled(bridge, 1);
     const [rej] = await read('stage.rejected');
