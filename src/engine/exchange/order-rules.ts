@@ -131,14 +131,20 @@ export interface MarketOrderCheck {
 }
 
 /**
- * Every rule Binance applies to a MARKET order, in this order: quantity (checkQuantity),
- * reduce-only that cannot reduce (-2022), MIN_NOTIONAL at the mark unless reduce-only
- * (-4164), PERCENT_PRICE on the fill price (-4131), leverage above bracket 1 (-4028), and the
- * leverage bracket's notional cap for the resulting position (-2027). Margin (-2019) is the
+ * Every rule Binance applies to a MARKET order, in this order: the quantity's text (≤ 0, decimals,
+ * step: checkQuantityPrecision), the leverage in effect above bracket 1 (-4028; not for
+ * reduce-only), the quantity's bounds (checkQuantity), reduce-only that cannot
+ * reduce (-2022), MIN_NOTIONAL at the mark unless reduce-only (-4164), PERCENT_PRICE on the
+ * fill price (-4131), and the leverage bracket's notional cap for the resulting position (-2027). Margin (-2019) is the
  * fill model's (paper-fill.ts). Throws ExchangeError; returns nothing when the order passes.
  */
 export function checkMarketOrder(o: MarketOrderCheck): void {
   const { rules, position: pos } = o;
+  // What a client decides before sending (the quantity's text, as the Binance adapter does),
+  // then the leverage in effect: a client sets it before the order (POST /fapi/v1/leverage)
+  // and stops there when it is refused.
+  checkQuantityPrecision(rules, Number(o.qty));
+  if (!o.reduceOnly) checkLeverage(rules, o.leverage);
   checkQuantity(rules, o.qty);
   const qty = Number(o.qty);
   const dir = o.side === 'BUY' ? 'LONG' : 'SHORT';
@@ -162,7 +168,6 @@ export function checkMarketOrder(o: MarketOrderCheck): void {
     }
   }
   if (o.reduceOnly) return;
-  checkLeverage(rules, o.leverage);
   const after = resultingPositionQty(pos, dir, qty);
   const cap = notionalCapAt(rules.brackets, o.leverage);
   if (after * o.mark > cap) {
