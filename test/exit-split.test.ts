@@ -10,7 +10,7 @@ import { decode, encode, fieldsFromArray, type ApplyApproved, type ApplyResult }
 import type { Names } from '../src/contract/names.js';
 import { createBinanceExchange } from '../src/engine/exchange/binance/adapter.js';
 import { PaperExchange } from '../src/engine/exchange/paper.js';
-import { childClientOrderId, splitQuantities, withExitSplitting } from '../src/engine/exchange/split-exits.js';
+import { childClientOrderId, joinOrderIds, splitQuantities, withExitSplitting } from '../src/engine/exchange/split-exits.js';
 import { ExchangeError, type Exchange } from '../src/engine/exchange/types.js';
 import { StageRunner } from '../src/engine/runtime/stage-runner.js';
 import { clientOrderIdFor } from '../src/engine/stages/executor-position.js';
@@ -104,6 +104,10 @@ describe('exits above the market-order maximum', () => {
     const parent = clientOrderIdFor('pl-00000000-0000-0000-0000-000000000000');
     expect(childClientOrderId(parent, 2)).toMatch(/^[.A-Z:/a-z0-9_-]{1,36}$/);
     expect(childClientOrderId(parent, 2)).toBe(childClientOrderId(parent, 2));
+    // order_id stays within the contract's 100 characters however many children there are
+    expect(joinOrderIds(['1000000001', '1000000002'])).toBe('1000000001,1000000002');
+    const many = Array.from({ length: 40 }, (_, i) => String(1000000001 + i));
+    expect(joinOrderIds(many)).toBe('1000000001..1000000040(40)');
   });
 
   it('paper: a 240 BTC position (two entries of 120) closes in one plan of two child orders; engine = exchange = flat', async () => {

@@ -44,13 +44,24 @@ export function splitQuantities(qty: number, max: number, step: number): number[
   return out;
 }
 
+/**
+ * The children's order ids as one `order_id` (the contract's field holds at most 100
+ * characters): all of them joined by "," when they fit, else `first..last(n)`.
+ */
+export function joinOrderIds(ids: string[]): string {
+  const all = ids.join(',');
+  if (all.length <= 100) return all;
+  const short = `${ids[0]}..${ids[ids.length - 1]}(${ids.length})`;
+  return short.length <= 100 ? short : short.slice(0, 100);
+}
+
 /** Sums children's acknowledgements into the plan's one acknowledgement. */
 export function combineAcks(parentCid: string, req: Pick<OrderRequest, 'symbol' | 'side' | 'reduceOnly'>, acks: OrderAck[], complete: boolean, step: number): OrderAck {
   const qty = acks.reduce((s, a) => s + a.filledQty, 0);
   const d = Math.min(decimalsOf(step), 12);
   const value = acks.reduce((s, a) => s + a.filledQty * a.avgPrice, 0);
   return {
-    orderId: acks.map((a) => a.orderId).join(','),
+    orderId: joinOrderIds(acks.map((a) => a.orderId)),
     clientOrderId: parentCid,
     symbol: req.symbol,
     side: req.side,
