@@ -3,6 +3,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { decode, encode, fieldsFromArray, type TradeIntent } from '../src/contract/messages.js';
 import type { Names } from '../src/contract/names.js';
 import { DEFAULT_POLICY, policyToHash, type Policy, type PositionState } from '../src/contract/state.js';
+import { loadMarkets } from '../src/engine/exchange/markets.js';
 import type { MarketRules } from '../src/engine/exchange/types.js';
 import { StageRunner } from '../src/engine/runtime/stage-runner.js';
 import { normaliseAction } from '../src/engine/stages/actions.js';
@@ -97,14 +98,42 @@ describe('intent_bridge decision', () => {
   it('bridge upsizes to the smallest valid quantity when allowed and the margin stays within policy', () => {
     const d = decideBridge(input({ qty: 0.001, leverage: 2 }, { policy: { ...POLICY, allow_upsize: true }, price: { price: 70610, mark: 70610, ts: NOW, source: 't' } }));
     const p = planned(d);
-    expect(p.qty).toBe(0.002); // ceil(100 / 70610 = 0.00142) to the step
-    expect(p.notional).toBeGreaterThanOrEqual(100);
+    expect(p.qty).toBe(0.003); // ceil(100 / 70610 = 0.00142) to the step, plus one step to spare
+    expect((p.qty - 0.001) * 70610).toBeGreaterThanOrEqual(100);
+  });
+
+  it('bridge sizes min notional at the mark with one step to spare (issue 17: ETHUSDT 4000.01 / mark 3999.9)', () => {
+    const ETH = loadMarkets().get('ETHUSDT')!;
+    const px = { price: 4000.01, mark: 3999.9, ts: NOW, source: 't' };
+    const d = decideBridge(input({ symbol: 'ETHUSDT', position_usd: 5, leverage: 1 }, { rules: ETH, price: px, policy: { ...POLICY, allow_upsize: true } }));
+    const p = planned(d);
+    // 0.005 (20.00005 at the last price) is 19.9995 at the mark: refused -4164 by the exchange.
+    expect(p.qty).toBe(0.007);
+    expect((p.qty - ETH.marketStepSize) * px.mark).toBeGreaterThanOrEqual(ETH.minNotional);
+    // Without upsizing the refusal names the mark it was checked at.
+    const r = rejected(decideBridge(input({ symbol: 'ETHUSDT', qty: 0.005 }, { rules: ETH, price: px })));
+    expect(r).toEqual({ ok: false, reason: 'below_min_notional', detail: 'notional 20.00 at mark 3999.9 < min 20.00' });
+  });
+
+  it('bridge refuses an entry past the leverage bracket cap, naming the cap (Binance -2027)', () => {
+    const BTCB = loadMarkets().get('BTCUSDT')!; // recorded brackets: 125x up to 50,000; 20x up to 20,000,000
+    const px = { price: 100000, mark: 100000, ts: NOW, source: 't' };
+    const pol = { ...POLICY, max_leverage: 125, max_position_usd: 1e9 };
+    const r = rejected(decideBridge(input({ qty: 1, leverage: 125 }, { rules: BTCB, price: px, policy: pol })));
+    expect(r.reason).toBe('leverage_bracket');
+    expect(r.detail).toBe('position notional 100000.00 at mark 100000 > cap 50000.00 of the leverage bracket for 125x on BTCUSDT');
+    // The open position counts: 0.4 held + 0.2 more = 60,000 > 50,000.
+    const held = rejected(decideBridge(input({ qty: 0.2, leverage: 125 }, { rules: BTCB, price: px, policy: pol, position: position({ qty: 0.4, leverage: 125 }) })));
+    expect(held.detail).toBe('position notional position 40000.00 + order 20000.00 = 60000.00 at mark 100000 > cap 50000.00 of the leverage bracket for 125x on BTCUSDT');
+    // Within the cap, and the same order at a lower leverage, pass.
+    expect(planned(decideBridge(input({ qty: 0.1, leverage: 125 }, { rules: BTCB, price: px, policy: pol, position: position({ qty: 0.4 }) }))).qty).toBe(0.1);
+    expect(planned(decideBridge(input({ qty: 1, leverage: 20 }, { rules: BTCB, price: px, policy: pol }))).qty).toBe(1);
   });
 
   it('bridge refuses to upsize past max_position_usd and names the numbers', () => {
     const r = rejected(decideBridge(input({ qty: 0.001 }, { policy: { ...POLICY, allow_upsize: true, max_position_usd: 100 }, price: { price: 70610, mark: 70610, ts: NOW, source: 't' } })));
     expect(r.reason).toBe('below_min_notional');
-    expect(r.detail).toBe('notional 70.61 < min 100.00; upsizing to 0.002 needs margin 141.22 > max_position_usd 100.00');
+    expect(r.detail).toBe('notional 70.61 < min 100.00; upsizing to 0.003 needs margin 211.83 > max_position_usd 100.00');
   });
 
   it('bridge computes SL below and TP above for a long, the reverse for a short, on the tick', () => {

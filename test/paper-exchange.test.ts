@@ -282,3 +282,87 @@ describe('paper exchange fault injection', () => {
     expect(ex.injectedFaults.server_error).toBe(failed);
   });
 });
+
+describe('issue 17: every Binance rule, decided on current state', () => {
+  it('quantity 0 is -4003, too many decimals -1111, off the step within precision -4023 (decimal arithmetic)', async () => {
+    await setMark('BTCUSDT', 100000);
+    const zero = await refusal(paper().submitMarketOrder(order({ qty: 0 })));
+    expect([zero.code, zero.reason]).toEqual([-4003, 'invalid_quantity']);
+    // Float noise is what Binance sees as too many decimals (Binance_Futures_python#135).
+    const noise = await refusal(paper().submitMarketOrder(order({ qty: 0.1 + 0.2 })));
+    expect([noise.code, noise.reason]).toEqual([-1111, 'precision_invalid']);
+    // A market whose step is coarser than its precision: 0.003 has 3 decimals but is off a 0.002 step.
+    const markets = new Map(loadMarkets());
+    markets.set('BTCUSDT', { ...markets.get('BTCUSDT')!, marketStepSize: 0.002, marketMinQty: 0.002 });
+    const off = await refusal(paper({ markets }).submitMarketOrder(order({ qty: 0.003 })));
+    expect([off.code, off.reason]).toEqual([-4023, 'precision_invalid']);
+    expect((await paper({ markets }).submitMarketOrder(order({ qty: 0.004 }))).filledQty).toBe(0.004);
+  });
+
+  it('PERCENT_PRICE: a MARKET BUY filling above mark × multiplierUp (or a SELL below × multiplierDown) is -4131 price_band', async () => {
+    await setMark('BTCUSDT', 100000);
+    // QT_PAPER_SLIPPAGE_BPS=600: BUY would fill at 106,000 > 105,000 (BTCUSDT multiplierUp 1.05).
+    const buy = await refusal(paper({ slippageBps: 600 }).submitMarketOrder(order({ qty: 0.002 })));
+    expect([buy.code, buy.reason]).toEqual([-4131, 'price_band']);
+    expect(buy.message).toContain('BUY at 106000 > mark 100000 × 1.05');
+    const sell = await refusal(paper({ slippageBps: 600 }).submitMarketOrder(order({ side: 'SELL', qty: 0.002 })));
+    expect([sell.code, sell.reason]).toEqual([-4131, 'price_band']);
+    expect(await redis.llen(names.paperOrderLog())).toBe(0);
+    // Inside the band (400 bps) it fills.
+    expect((await paper({ slippageBps: 400 }).submitMarketOrder(order({ qty: 0.002 }))).avgPrice).toBe(104000);
+  });
+
+  it('leverage brackets: above bracket 1 is -4028; position notional past the cap at the leverage is -2027', async () => {
+    await setMark('BTCUSDT', 100000);
+    const ex = paper({ balance: 20_000_000 });
+    expect((await refusal(ex.setLeverage('BTCUSDT', 126))).code).toBe(-4028);
+    await ex.setLeverage('BTCUSDT', 125);
+    // The issue's case: 10 BTC at 125x is 1,000,000 notional, over bracket 1's 50,000 cap.
+    const big = await refusal(ex.submitMarketOrder(order({ qty: 10, leverage: 125 })));
+    expect([big.code, big.reason]).toEqual([-2027, 'leverage_bracket']);
+    expect(big.message).toContain('position notional 1000000.00');
+    expect(big.message).toContain('cap 50000.00 at 125x');
+    // The position counts: 0.4 BTC fills (40,000), 0.2 more (60,000) is refused, 0.1 more (50,000) fills.
+    await ex.submitMarketOrder(order({ qty: 0.4, leverage: 125 }));
+    expect((await refusal(ex.submitMarketOrder(order({ qty: 0.2, leverage: 125 })))).code).toBe(-2027);
+    await ex.submitMarketOrder(order({ qty: 0.1, leverage: 125 }));
+    // Closing is never capped; at 20x the cap is 20,000,000.
+    await ex.submitMarketOrder(order({ side: 'SELL', qty: 0.5, reduceOnly: true, leverage: 125 }));
+    await ex.setLeverage('BTCUSDT', 20);
+    expect((await ex.submitMarketOrder(order({ qty: 10, leverage: 20 }))).filledQty).toBe(10);
+    expect((await ex.submitMarketOrder(order({ qty: 100, leverage: 20 }))).filledQty).toBe(100); // 11,000,000
+    const over = await refusal(ex.submitMarketOrder(order({ qty: 100, leverage: 20 }))); // 21,000,000 > 20,000,000
+    expect([over.code, over.reason]).toEqual([-2027, 'leverage_bracket']);
+  });
+
+  it('a refusal is decided on current Redis state: the same instance accepts once the mark moved (issue 17 reproduction 1)', async () => {
+    await setMark('ETHUSDT', 3999.9);
+    const ex = paper();
+    await ex.setLeverage('ETHUSDT', 1);
+    const first = await refusal(ex.submitMarketOrder(order({ symbol: 'ETHUSDT', qty: 0.005, leverage: 1 })));
+    expect(first.code).toBe(-4164);
+    await setMark('ETHUSDT', 4134.9); // 0.005 × 4134.9 = 20.67 ≥ 20
+    const ack = await ex.submitMarketOrder(order({ symbol: 'ETHUSDT', qty: 0.005, leverage: 1 }));
+    expect(ack).toMatchObject({ filledQty: 0.005, avgPrice: 4134.9 });
+  });
+
+  it('a reduce-only close is decided on current state: another instance opened the position (issue 17 reproduction 2)', async () => {
+    await setMark('ETHUSDT', 4000);
+    const a = paper();
+    const b = paper();
+    // a has cached ETHUSDT with no position (its own refused close).
+    expect((await refusal(a.submitMarketOrder(order({ symbol: 'ETHUSDT', side: 'SELL', qty: 0.01, reduceOnly: true })))).code).toBe(-2022);
+    await b.submitMarketOrder(order({ symbol: 'ETHUSDT', side: 'BUY', qty: 0.01 }));
+    const close = await a.submitMarketOrder(order({ symbol: 'ETHUSDT', side: 'SELL', qty: 0.01, reduceOnly: true }));
+    expect(close.filledQty).toBe(0.01);
+    expect(await a.fetchPositions()).toEqual([]);
+    // The batch path too: a's cache says flat, b opened again.
+    await b.submitMarketOrder(order({ symbol: 'ETHUSDT', side: 'BUY', qty: 0.02 }));
+    const res = await a.submitMarketOrders([
+      order({ symbol: 'ETHUSDT', side: 'SELL', qty: 0.01, reduceOnly: true }),
+      order({ symbol: 'ETHUSDT', side: 'SELL', qty: 0.01, reduceOnly: true }),
+    ]);
+    expect(res.map((r) => (r instanceof ExchangeError ? r.code : r.filledQty))).toEqual([0.01, 0.01]);
+    expect(await b.fetchPositions()).toEqual([]);
+  });
+});

@@ -158,10 +158,11 @@ describe('seed regressions', () => {
       intent: { intent_id: 'i', ts: 1, intent_type: 'MANUAL', symbol: 'BTCUSDT', action: 'BUY', source: 's', qty: 0.001, leverage: 2 },
       policy: POLICY, rules: rulesOf('BTCUSDT'), price: { price: 70610, mark: 70610, ts: 1, source: 't' }, position: undefined, now: 1, planId: 'p',
     });
-    expect(on.ok && [on.plan.qty, on.plan.notional]).toEqual([0.002, 141.22]);
+    // At the mark, with one step to spare (issue 17): (0.003 − 0.001) × 70610 = 141.22 ≥ 100.
+    expect(on.ok && [on.plan.qty, on.plan.notional]).toEqual([0.003, 211.83]);
 
     const { bridge } = await pipeline({ ...POLICY, allow_upsize: false });
-    await redis.hset(names.price('BTCUSDT'), { price: '70610', ts: String(Date.now()) });
+    await redis.hset(names.price('BTCUSDT'), { price: '70610', mark: '70610', ts: String(Date.now()) });
     await intent({ intent_type: 'MANUAL', qty: '0.001', leverage: '2' });
     await handled(bridge, 1);
     const [rej] = await read('stage.rejected');

@@ -31,6 +31,9 @@ export const REASON_CODES = [
   'opposite_position',
   'at_position_limit',
   'intent_expired',
+  // PERCENT_PRICE (Binance -4131/-4016/-4024) and leverage-bracket cap (Binance -2027): CONTRACT.md §3
+  'price_band',
+  'leverage_bracket',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 

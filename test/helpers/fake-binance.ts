@@ -1,9 +1,10 @@
 /**
  * A fake Binance USD-M REST server (node:http on 127.0.0.1, free port) answering what
  * ccxt's binanceusdm calls. It checks the API key and the HMAC-SHA256 signature, applies
- * the paper exchange's own filters (paper-fill.ts: step -1111, min qty -1013, min notional
- * -4164 unless reduce-only, reduce-only that grows -2022, margin -2019) plus duplicate
- * client ids (-4116, among open orders only, as Binance), keeps positions, and can be told to fail the next call or to accept
+ * Binance's order rules (src/engine/exchange/order-rules.ts, shared with the paper exchange:
+ * -4003/-1111/-4023/-1013/-4005, -2022, -4164, -4131, -4028, -2027, margin -2019; the
+ * leverage brackets it serves: fake-binance-rules.ts) plus duplicate client ids (-4116, among open orders only, as Binance),
+ * keeps positions, and can be told to fail the next call or to accept
  * an order and then not answer. ccxt keeps its real hostnames (so its USD-M error table
  * stays selected); `fetch` rewrites them to this server.
  *
@@ -17,7 +18,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { loadMarkets, MAX_LEVERAGE, DEFAULT_MAX_LEVERAGE, packageRoot, SNAPSHOT_FILE } from '../../src/engine/exchange/markets.js';
+import { loadMarkets, packageRoot, SNAPSHOT_FILE } from '../../src/engine/exchange/markets.js';
+import { leverageBracketBody, maxNotionalValue } from './fake-binance-rules.js';
 import { decideFill, type PaperAccount, type PaperPosition } from '../../src/engine/exchange/paper-fill.js';
 import { ExchangeError, type MarketRules } from '../../src/engine/exchange/types.js';
 import { FakeBinanceFaults } from './fake-binance-faults.js';
@@ -67,6 +69,8 @@ export class FakeBinance {
   readonly trades: Trade[] = [];
   account: PaperAccount;
   takerFee = 0.0004;
+  /** How far a MARKET order's fill moves from the mark against the taker (bps): the book's depth, as the paper exchange's QT_PAPER_SLIPPAGE_BPS. */
+  slippageBps = 0;
   readonly exchangeInfo: unknown = JSON.parse(readFileSync(join(packageRoot(), SNAPSHOT_FILE), 'utf8'));
   private readonly prices = new Map<string, { price: number; mark: number; time?: number }>();
   private readonly leverage = new Map<string, number>();
@@ -209,8 +213,9 @@ export class FakeBinance {
     return this.leverage.get(symbol) ?? 20;
   }
 
+  /** Bracket 1's initialLeverage (the served leverage brackets: the shipped snapshot). */
   maxLeverage(symbol: string): number {
-    return MAX_LEVERAGE[symbol] ?? DEFAULT_MAX_LEVERAGE;
+    return this.rules.get(symbol)?.maxLeverage ?? 20;
   }
 
   setLeverage(p: Params): Reply {
@@ -219,7 +224,7 @@ export class FakeBinance {
     const lev = Number(p.leverage);
     if (!Number.isInteger(lev) || lev < 1 || lev > this.maxLeverage(r.symbol)) return err(400, -4028, `Leverage ${p.leverage} is not valid`);
     this.leverage.set(r.symbol, lev);
-    return { status: 200, body: { symbol: r.symbol, leverage: lev, maxNotionalValue: '1000000' } };
+    return { status: 200, body: { symbol: r.symbol, leverage: lev, maxNotionalValue: maxNotionalValue(r, lev) } };
   }
 
   placeOrder(p: Params): Reply {
@@ -238,12 +243,12 @@ export class FakeBinance {
     try {
       fill = decideFill({
         req: { symbol: rules.symbol, side, qty: expiry ? expiry.executedQty : Number(p.quantity), reduceOnly, clientOrderId: cid, leverage: this.leverageOf(rules.symbol) },
-        rules: { ...rules, maxLeverage: this.maxLeverage(rules.symbol) },
+        rules,
         mark: q.mark,
         account: this.account,
         position: pos,
         leverage: this.leverageOf(rules.symbol),
-        slippageBps: 0,
+        slippageBps: this.slippageBps,
         takerFee: this.takerFee,
       });
     } catch (e) {
@@ -334,20 +339,7 @@ const PUBLIC: Record<string, (f: FakeBinance, p: Params) => Reply> = {
 const PRIVATE: Record<string, (f: FakeBinance, p: Params) => Reply> = {
   'GET /fapi/v1/positionSide/dual': (f) => ({ status: 200, body: { dualSidePosition: f.dualSidePosition } }),
   'POST /fapi/v1/leverage': (f, p) => f.setLeverage(p),
-  'GET /fapi/v1/leverageBracket': (f) => ({
-    status: 200,
-    body: [...f.rules.keys()].map((symbol) => {
-      const max = f.maxLeverage(symbol);
-      return {
-        symbol,
-        notionalCoef: 1,
-        brackets: [
-          { bracket: 1, initialLeverage: max, notionalCap: 50000, notionalFloor: 0, maintMarginRatio: 0.004, cum: 0 },
-          { bracket: 2, initialLeverage: Math.max(1, Math.floor(max / 2)), notionalCap: 500000, notionalFloor: 50000, maintMarginRatio: 0.005, cum: 50 },
-        ],
-      };
-    }),
-  }),
+  'GET /fapi/v1/leverageBracket': (f, p) => leverageBracketBody(f.rules, p.symbol),
   'POST /fapi/v1/order': (f, p) => f.placeOrder(p),
   'GET /fapi/v1/order': (f, p) => f.findOrder(p),
   // Market orders fill at once: there is never an open order to cancel.

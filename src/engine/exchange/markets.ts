@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../errors.js';
+import { defaultBrackets, loadBracketSnapshot, maxLeverageOf, type LeverageBracket } from './leverage-brackets.js';
 import { decimalsOf } from './precision.js';
 import type { MarketRules } from './types.js';
 
@@ -71,6 +72,7 @@ export function rulesFromSymbol(s: Json, source = 'exchangeInfo'): MarketRules {
   const lot = filters.get('LOT_SIZE');
   const mlot = filters.get('MARKET_LOT_SIZE') ?? lot;
   const mn = filters.get('MIN_NOTIONAL');
+  const pp = filters.get('PERCENT_PRICE');
   for (const [t, f] of [['PRICE_FILTER', price], ['LOT_SIZE', lot]] as const) {
     if (!f) throw new UsageError(`${source}: ${sym} has no ${t} filter`);
   }
@@ -92,7 +94,22 @@ export function rulesFromSymbol(s: Json, source = 'exchangeInfo'): MarketRules {
     maxLeverage: MAX_LEVERAGE[sym] ?? DEFAULT_MAX_LEVERAGE,
     pricePrecision: typeof s.pricePrecision === 'number' ? s.pricePrecision : decimalsOf(tickSize),
     quantityPrecision: typeof s.quantityPrecision === 'number' ? s.quantityPrecision : decimalsOf(stepSize),
+    ...(pp ? { percentPrice: { multiplierUp: n(pp, 'multiplierUp', 'PERCENT_PRICE'), multiplierDown: n(pp, 'multiplierDown', 'PERCENT_PRICE') } } : {}),
   };
+}
+
+/**
+ * Rules with their leverage brackets: the given ones, else the shipped snapshot's, else the
+ * conservative default table (docs/markets.md); `maxLeverage` becomes bracket 1's leverage.
+ */
+export function withBrackets(r: MarketRules, brackets?: LeverageBracket[]): MarketRules {
+  const bs = brackets ?? snapshotBrackets().get(r.symbol) ?? defaultBrackets(MAX_LEVERAGE[r.symbol] ?? DEFAULT_MAX_LEVERAGE);
+  return { ...r, brackets: bs, maxLeverage: maxLeverageOf(bs) ?? r.maxLeverage };
+}
+
+/** The shipped leverage-bracket snapshot, by symbol. */
+export function snapshotBrackets(): Map<string, LeverageBracket[]> {
+  return loadBracketSnapshot(packageRoot());
 }
 
 /** Every TRADING symbol of an exchangeInfo document. */
@@ -102,7 +119,7 @@ export function parseExchangeInfo(doc: unknown, source = 'exchangeInfo'): Map<st
   const out = new Map<string, MarketRules>();
   for (const s of symbols as Json[]) {
     if (s && s.status !== undefined && s.status !== 'TRADING') continue;
-    const r = rulesFromSymbol(s, source);
+    const r = withBrackets(rulesFromSymbol(s, source));
     out.set(r.symbol, r);
   }
   if (out.size === 0) throw new UsageError(`${source}: no TRADING symbols`);

@@ -3,7 +3,8 @@
  * a market order (with Binance's own error codes), and what the fill does to the
  * account and the (one-way, isolated-margin) position. No Redis here.
  */
-import { decimalsOf, formatToStep, isMultipleOf, roundToTick } from './precision.js';
+import { BINANCE, checkMarketOrder } from './order-rules.js';
+import { decimalsOf, roundToTick } from './precision.js';
 import { ExchangeError, type MarketRules, type OrderRequest } from './types.js';
 
 export interface PaperPosition {
@@ -44,47 +45,9 @@ export interface Fill {
   account: PaperAccount;
 }
 
-export const BINANCE = {
-  invalidSymbol: -1121,
-  precision: -1111,
-  lotSize: -1013,
-  maxQty: -4005,
-  minNotional: -4164,
-  margin: -2019,
-  reduceOnly: -2022,
-  leverage: -4028,
-  duplicate: -4116,
-} as const;
+export { BINANCE, checkLeverage, checkQuantity } from './order-rules.js';
 
 const fmt = (n: number, d = 2) => n.toFixed(d);
-
-/** Leverage must be a whole number in 1..max (Binance -4028). */
-export function checkLeverage(rules: MarketRules, leverage: number): void {
-  if (!Number.isInteger(leverage) || leverage < 1 || leverage > rules.maxLeverage) {
-    throw new ExchangeError(
-      `Leverage ${leverage} is not valid (${rules.symbol} allows 1..${rules.maxLeverage})`,
-      'leverage_exceeds_max',
-      BINANCE.leverage,
-    );
-  }
-}
-
-/** Quantity filters (MARKET_LOT_SIZE): step (-1111), min (-1013), max (-4005). */
-export function checkQuantity(rules: MarketRules, qty: number): void {
-  const step = rules.marketStepSize;
-  if (!Number.isFinite(qty) || qty <= 0) {
-    throw new ExchangeError(`Quantity ${qty} must be greater than zero`, 'invalid_quantity', BINANCE.lotSize);
-  }
-  if (!isMultipleOf(qty, step)) {
-    throw new ExchangeError(`Precision is over the maximum defined for this asset: qty ${qty} is not a multiple of step ${step}`, 'precision_invalid', BINANCE.precision);
-  }
-  if (qty < rules.marketMinQty - step * 1e-9) {
-    throw new ExchangeError(`Filter failure: MARKET_LOT_SIZE: qty ${formatToStep(qty, step)} < minQty ${formatToStep(rules.marketMinQty, step)}`, 'below_min_qty', BINANCE.lotSize);
-  }
-  if (qty > rules.marketMaxQty + step * 1e-9) {
-    throw new ExchangeError(`Quantity greater than max quantity: qty ${formatToStep(qty, step)} > maxQty ${formatToStep(rules.marketMaxQty, step)}`, 'invalid_quantity', BINANCE.maxQty);
-  }
-}
 
 /** The taker's fill price: the mark moved against the taker by the slippage, on the tick. */
 export function fillPrice(mark: number, side: 'BUY' | 'SELL', slippageBps: number, tick: number): number {
@@ -93,32 +56,22 @@ export function fillPrice(mark: number, side: 'BUY' | 'SELL', slippageBps: numbe
   return p > 0 ? p : mark;
 }
 
-/** Decides a market order; throws ExchangeError (Binance codes) where Binance would refuse it. */
+/**
+ * Decides a market order: Binance's rules (order-rules.ts), then margin (-2019: notional ÷
+ * leverage + fee against the available balance), then the fill. Throws ExchangeError (Binance
+ * codes) where Binance would refuse it.
+ */
 export function decideFill(i: FillInput): Fill {
   const { req, rules, position: pos } = i;
-  checkQuantity(rules, req.qty);
   const dir = req.side === 'BUY' ? 'LONG' : 'SHORT';
   const opposite = pos !== null && pos.side !== dir;
-  if (req.reduceOnly && !opposite) {
-    throw new ExchangeError(
-      `ReduceOnly Order is rejected: ${pos ? `${req.side} would increase the ${pos.side} position` : `no open position on ${req.symbol}`}`,
-      'exchange_rejected',
-      BINANCE.reduceOnly,
-    );
-  }
-  const notional = req.qty * i.mark;
-  if (!req.reduceOnly && notional < rules.minNotional) {
-    throw new ExchangeError(
-      `Order's notional must be no smaller than ${rules.minNotional} (unless you choose reduce only): notional ${fmt(notional)} < min ${fmt(rules.minNotional)}`,
-      'below_min_notional',
-      BINANCE.minNotional,
-    );
-  }
-  checkLeverage(rules, i.leverage);
+  const price = fillPrice(i.mark, req.side, i.slippageBps, rules.tickSize);
+  // Binance's rules (shared with the test Binance server): quantity, reduce-only, min notional,
+  // price band, leverage, leverage bracket. Margin is checked below, on the fill.
+  checkMarketOrder({ rules, side: req.side, qty: req.qty, reduceOnly: req.reduceOnly, mark: i.mark, fillPrice: price, position: pos, leverage: i.leverage });
 
   const d = decimalsOf(rules.marketStepSize);
   const q = (x: number) => Number(x.toFixed(d));
-  const price = fillPrice(i.mark, req.side, i.slippageBps, rules.tickSize);
   const closeQty = opposite ? Math.min(req.qty, pos!.qty) : 0;
   const openQty = req.reduceOnly ? 0 : q(req.qty - closeQty);
   const fillQty = q(closeQty + openQty);

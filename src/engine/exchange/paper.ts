@@ -5,13 +5,18 @@
  * survives restarts and several executors can share it: each order is applied by one
  * Lua script that checks the account's sequence number (optimistic concurrency) and
  * refuses a client order id it has seen before.
+ *
+ * Split by concern: Binance's rules are order-rules.ts, the fill model paper-fill.ts, the
+ * state kept in Redis (its scripts and hash readers) paper-state.ts; this file orders them.
  */
 import type { Redis } from 'ioredis';
 import { ORDER_TTL_S, PAPER_ORDER_LOG_MAX, type Names } from '../../contract/names.js';
 import type { Logger } from '../../log.js';
 import { loadMarkets } from './markets.js';
 import { FaultInjector, faultError, type FaultKind, type FaultOptions } from './paper-faults.js';
-import { BINANCE, checkLeverage, decideFill, type PaperPosition } from './paper-fill.js';
+import { BINANCE, checkLeverage } from './order-rules.js';
+import { decideFill } from './paper-fill.js';
+import { ackFromHash, APPLY_BATCH, APPLY_ORDER, flat, n, readPaperPosition } from './paper-state.js';
 import type { Balance, Exchange, ExchangePosition, MarketRules, OrderAck, OrderRequest } from './types.js';
 import { ExchangeError } from './types.js';
 
@@ -30,61 +35,6 @@ export interface PaperOptions {
   now?: () => number;
 }
 
-/** Applies one accepted order atomically; refuses when the account changed meanwhile or the id is known. */
-const APPLY_ORDER = `
-local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
-if seq ~= ARGV[1] then return {'RETRY', ''} end
-local px = redis.call('HMGET', KEYS[5], 'mark', 'price')
-if (px[1] or '') ~= ARGV[4] or (px[2] or '') ~= ARGV[5] then return {'RETRY', ''} end
-if redis.call('EXISTS', KEYS[3]) == 1 then return {'DUP', ''} end
-local p = cjson.decode(ARGV[3])
-local oid = redis.call('HINCRBY', KEYS[1], 'order_seq', 1) + 1000000000
-redis.call('HINCRBY', KEYS[1], 'seq', 1)
-if #p.a > 0 then redis.call('HSET', KEYS[1], unpack(p.a)) end
-redis.call('DEL', KEYS[2])
-if #p.p > 0 then redis.call('HSET', KEYS[2], unpack(p.p)) end
-redis.call('HSET', KEYS[3], 'order_id', tostring(oid), unpack(p.o))
-redis.call('EXPIRE', KEYS[3], ARGV[6])
-redis.call('RPUSH', KEYS[4], ARGV[2])
-redis.call('LTRIM', KEYS[4], -tonumber(ARGV[7]), -1)
-return {'OK', tostring(oid)}
-`;
-
-/**
- * Applies a batch of accepted orders atomically, in order: the same guards as APPLY_ORDER
- * (sequence number, prices, unseen client ids), one round trip for the whole batch.
- * KEYS: account, order log, then per order its position and order keys, then the price keys.
- * ARGV: seq, JSON { n, orders: [{cid, p, o}], a, prices: [[mark, price]...] }.
- */
-const APPLY_BATCH = `
-local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
-if seq ~= ARGV[1] then return {'RETRY'} end
-local b = cjson.decode(ARGV[2])
-local n = b.n
-for i, px in ipairs(b.prices) do
-  local cur = redis.call('HMGET', KEYS[2 + 2 * n + i], 'mark', 'price')
-  if (cur[1] or '') ~= px[1] or (cur[2] or '') ~= px[2] then return {'RETRY'} end
-end
-for i = 1, n do
-  if redis.call('EXISTS', KEYS[2 + 2 * i]) == 1 then return {'DUP', tostring(i)} end
-end
-local out = {'OK'}
-for i, o in ipairs(b.orders) do
-  local oid = redis.call('HINCRBY', KEYS[1], 'order_seq', 1) + 1000000000
-  local pk = KEYS[1 + 2 * i]
-  redis.call('DEL', pk)
-  if #o.p > 0 then redis.call('HSET', pk, unpack(o.p)) end
-  redis.call('HSET', KEYS[2 + 2 * i], 'order_id', tostring(oid), unpack(o.o))
-  redis.call('EXPIRE', KEYS[2 + 2 * i], b.ttl)
-  redis.call('RPUSH', KEYS[2], o.cid)
-  out[#out + 1] = tostring(oid)
-end
-redis.call('HINCRBY', KEYS[1], 'seq', 1)
-if #b.a > 0 then redis.call('HSET', KEYS[1], unpack(b.a)) end
-redis.call('LTRIM', KEYS[2], -b.logmax, -1)
-return out
-`;
-
 const MAX_ATTEMPTS = 20;
 /**
  * Before trying again after a RETRY: the first time at once (mostly a price that moved since
@@ -92,46 +42,6 @@ const MAX_ATTEMPTS = 20;
  * (another instance is trading on the same account).
  */
 const backoff = (attempt: number) => (attempt === 0 ? Promise.resolve() : new Promise((r) => setTimeout(r, Math.random() * 5 * attempt)));
-const n = (v: string | undefined, d = 0) => {
-  const x = Number(v);
-  return v !== undefined && v !== '' && Number.isFinite(x) ? x : d;
-};
-
-function flat(o: Record<string, string | number | boolean>): string[] {
-  const a: string[] = [];
-  for (const [k, v] of Object.entries(o)) a.push(k, String(v));
-  return a;
-}
-
-export function readPaperPosition(h: Record<string, string>): PaperPosition | null {
-  const qty = n(h.qty);
-  if (!(qty > 0)) return null;
-  return {
-    side: h.side === 'SHORT' ? 'SHORT' : 'LONG',
-    qty,
-    entryPrice: n(h.entry_price),
-    leverage: n(h.leverage, 1),
-    margin: n(h.margin),
-  };
-}
-
-export function ackFromHash(h: Record<string, string>): OrderAck | null {
-  if (!h || !h.order_id) return null;
-  return {
-    orderId: h.order_id,
-    clientOrderId: h.client_order_id,
-    symbol: h.symbol,
-    side: h.side === 'SELL' ? 'SELL' : 'BUY',
-    status: (h.status as OrderAck['status']) || 'FILLED',
-    filledQty: n(h.filled_qty),
-    avgPrice: n(h.avg_price),
-    fee: n(h.fee),
-    realizedPnl: n(h.realized_pnl),
-    reduceOnly: h.reduce_only === 'true',
-    ts: n(h.ts),
-  };
-}
-
 export class PaperExchange implements Exchange {
   readonly name = 'paper' as const;
   readonly mode = 'PAPER' as const;
@@ -228,16 +138,24 @@ export class PaperExchange implements Exchange {
     const nm = this.o.names;
     const keys = [nm.paperAccount(), nm.paperPosition(req.symbol), nm.paperOrder(req.clientOrderId), nm.paperOrderLog()];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const cached = this.cached([req.symbol]);
       const st = await this.stateFor(req.symbol);
       const account = st.account;
       const posHash = st.position;
       const [markRaw, priceRaw] = st.price;
       const mark = n(markRaw ?? undefined) > 0 ? n(markRaw ?? undefined) : n(priceRaw ?? undefined);
-      if (!(mark > 0)) {
+      let decided: ReturnType<PaperExchange['decide']>;
+      try {
+        if (!(mark > 0)) throw new ExchangeError(`no price for ${req.symbol}: the paper exchange fills at the price key's mark`, 'price_unavailable', 'NO_PRICE');
+        decided = this.decide(req, rules, mark, account, posHash);
+      } catch (e) {
         this.cache = null;
-        throw new ExchangeError(`no price for ${req.symbol}: the paper exchange fills at the price key's mark`, 'price_unavailable', 'NO_PRICE');
+        // A refusal is decided on current state too (issue 17): one decided on cached state
+        // (another instance may have traded, the price may have moved) is decided again on a fresh read.
+        if (e instanceof ExchangeError && cached) continue;
+        throw e;
       }
-      const { ack, payload } = this.decide(req, rules, mark, account, posHash);
+      const { ack, payload } = decided;
       const [status, orderId] = (await this.o.redis.eval(
         APPLY_ORDER, 5, ...keys, nm.price(req.symbol), account.seq ?? '0', req.clientOrderId, JSON.stringify(payload), markRaw ?? '', priceRaw ?? '',
         ORDER_TTL_S, PAPER_ORDER_LOG_MAX,
@@ -282,6 +200,7 @@ export class PaperExchange implements Exchange {
       const results: (OrderAck | ExchangeError | Omit<OrderAck, 'orderId'>)[] = [];
       const accepted: { i: number; req: OrderRequest; p: string[]; o: string[] }[] = [];
       const symbols = [...new Set(reqs.map((r) => r.symbol))];
+      const cached = this.cached(symbols.filter((x) => this.markets.has(x)));
       const states = new Map<string, Awaited<ReturnType<PaperExchange['stateFor']>>>();
       for (const [sym, st] of await this.statesFor(symbols.filter((x) => this.markets.has(x)))) states.set(sym, st);
       let account = { ...(this.cache?.account ?? {}) };
@@ -307,6 +226,11 @@ export class PaperExchange implements Exchange {
           results.push(e);
         }
       });
+      if (cached && results.some((r) => r instanceof ExchangeError && r.reason !== 'symbol_not_allowed')) {
+        // A refusal decided on cached state: decide the whole batch again on a fresh read (issue 17).
+        this.cache = null;
+        continue;
+      }
       if (accepted.length === 0) return results as ExchangeError[];
       const priceSyms = [...new Set(accepted.map((a) => a.req.symbol))];
       const keys = [nm.paperAccount(), nm.paperOrderLog()];
@@ -397,6 +321,12 @@ export class PaperExchange implements Exchange {
       }),
     };
     return { ack, payload };
+  }
+
+  /** True when the state of all these symbols would come from this instance's cache (no read). */
+  private cached(symbols: string[]): boolean {
+    const c = this.cache;
+    return !!c && symbols.every((s) => c.positions.has(s) && c.prices.has(s));
   }
 
   /** Account, position and price for an order: from the cache, or one round trip. */
@@ -508,3 +438,5 @@ export class PaperExchange implements Exchange {
 function duplicateError(cid: string): ExchangeError {
   return new ExchangeError(`ClientOrderId is duplicated: ${cid}`, 'duplicate', BINANCE.duplicate);
 }
+
+export { ackFromHash, readPaperPosition } from './paper-state.js';

@@ -3,6 +3,7 @@
  * nothing above the adapter knows which is used.
  */
 import type { Mode, ReasonCode } from '../../contract/codes.js';
+import type { LeverageBracket } from './leverage-brackets.js';
 
 /** A market's trading rules (Binance USD-M exchangeInfo filters). */
 export interface MarketRules {
@@ -24,6 +25,13 @@ export interface MarketRules {
   maxLeverage: number;
   pricePrecision: number;
   quantityPrecision: number;
+  /**
+   * PERCENT_PRICE: a BUY may not fill above mark × multiplierUp, a SELL not below
+   * mark × multiplierDown (MARKET: -4131). Absent: no band known.
+   */
+  percentPrice?: { multiplierUp: number; multiplierDown: number };
+  /** Leverage brackets (GET /fapi/v1/leverageBracket); absent: none known. */
+  brackets?: LeverageBracket[];
 }
 
 export type Side = 'BUY' | 'SELL';

@@ -6,12 +6,16 @@
  * Sizing (CONTRACT.md §1): by margin, `qty = position_usd × leverage ÷ price` (the
  * seeds divided by leverage and made every order five times too small: Bug #12), or
  * by quantity (legacy `qty`). Quantities are rounded DOWN to the market's
- * MARKET_LOT_SIZE step; entries under min notional are upsized when the policy allows
- * it and the margin stays within `max_position_usd`.
+ * MARKET_LOT_SIZE step; entries under min notional (at the mark, as Binance checks it) are
+ * upsized, with one step to spare, when the policy allows it and the margin stays within
+ * `max_position_usd`. An entry that would take the position past its leverage bracket's
+ * notional cap is refused `leverage_bracket` naming the cap.
  */
 import type { ReasonCode } from '../../contract/codes.js';
 import type { ApplyPlan, TradeIntent } from '../../contract/messages.js';
 import type { Policy, PositionState, PriceState } from '../../contract/state.js';
+import { notionalCapAt } from '../exchange/leverage-brackets.js';
+import { resultingPositionQty } from '../exchange/order-rules.js';
 import { ceilToStep, decimalsOf, floorToStep, roundToTick } from '../exchange/precision.js';
 import type { MarketRules } from '../exchange/types.js';
 import { normaliseAction, reducingSide, type EntryAction } from './actions.js';
@@ -23,7 +27,7 @@ export interface BridgeInput {
   rules: MarketRules | undefined;
   /** From the `price` key. */
   price: PriceState | undefined;
-  /** The symbol's open position (needed for exits). */
+  /** The symbol's open position (exits; entries: the leverage-bracket cap). */
   position: PositionState | undefined;
   now: number;
   planId: string;
@@ -103,15 +107,21 @@ function decideEntry(x: BridgeInput, rules: MarketRules, side: EntryAction): Bri
   const { step, minQty, maxQty } = lot(rules);
   let qty = floorToStep(rawQty, step);
   let upsized: string | undefined;
-  const short = qty < minQty || qty * price < rules.minNotional;
+  // MIN_NOTIONAL is checked by Binance at the MARK price for market orders (BINANCE-USDM-RULES.md).
+  const mark = px.mark > 0 ? px.mark : price;
+  const at = mark !== price ? ` at mark ${mark}` : '';
+  const short = qty < minQty || qty * mark < rules.minNotional;
   if (short) {
     const why = qty < minQty
       ? `qty ${fmtQty(qty, step)} < min ${fmtQty(minQty, step)}`
-      : `notional ${usd(qty * price)} < min ${usd(rules.minNotional)}`;
+      : `notional ${usd(qty * mark)}${at} < min ${usd(rules.minNotional)}`;
     const code: ReasonCode = qty < minQty ? 'below_min_qty' : 'below_min_notional';
     if (!policy.allow_upsize) return fail(code, why);
-    let up = Math.max(ceilToStep(rules.minNotional / price, step), ceilToStep(minQty, step));
-    if (up * price < rules.minNotional) up = Number((up + step).toFixed(decimalsOf(step)));
+    // The smallest quantity whose notional at the mark meets the minimum with one step to spare
+    // ((qty − step) × mark ≥ min notional), so a mark that moves before the order is checked
+    // does not push it back under the minimum (issue 17: 0.005 ETH at 4000.01 was 19.9995 at mark 3999.9).
+    let up = Math.max(ceilToStep(rules.minNotional / mark + step, step), ceilToStep(minQty, step));
+    if ((up - step) * mark < rules.minNotional) up = Number((up + step).toFixed(decimalsOf(step)));
     const upMargin = (up * price) / leverage;
     if (upMargin > policy.max_position_usd + 1e-9) {
       return fail(code, `${why}; upsizing to ${fmtQty(up, step)} needs margin ${usd(upMargin)} > max_position_usd ${usd(policy.max_position_usd)}`);
@@ -120,6 +130,16 @@ function decideEntry(x: BridgeInput, rules: MarketRules, side: EntryAction): Bri
     qty = up;
   }
   if (maxQty > 0 && qty > maxQty) return fail('invalid_quantity', `qty ${fmtQty(qty, step)} > max ${fmtQty(maxQty, step)}`);
+
+  // Leverage bracket: the position after this order, at the mark, within the cap for this
+  // leverage (Binance -2027; BINANCE-USDM-RULES.md, freqtrade#11650).
+  const pos = x.position && x.position.qty > 0 ? { side: x.position.side, qty: x.position.qty } : null;
+  const after = resultingPositionQty(pos, side === 'BUY' ? 'LONG' : 'SHORT', qty);
+  const cap = notionalCapAt(rules.brackets, leverage);
+  if (after * mark > cap) {
+    const held = pos && pos.side === (side === 'BUY' ? 'LONG' : 'SHORT') ? `position ${usd(pos.qty * mark)} + order ${usd(qty * mark)} = ` : '';
+    return fail('leverage_bracket', `position notional ${held}${usd(after * mark)} at mark ${mark} > cap ${usd(cap)} of the leverage bracket for ${leverage}x on ${intent.symbol}`);
+  }
 
   const notional = qty * price;
   const long = side === 'BUY';

@@ -44,7 +44,8 @@ export function createIntentBridge(o: IntentBridgeOptions): ConsumerStage<'trade
     async prepare(batch: Delivery<TradeIntent>[], ctx: StageContext): Promise<BridgePrepared> {
       const now = ctx.now();
       const symbols = [...new Set(batch.map((d) => d.message.symbol))];
-      const exitSymbols = [...new Set(batch.filter((d) => isExitIntent(d.message)).map((d) => d.message.symbol))];
+      // Positions of every symbol: exits size on them, entries check the leverage bracket's cap.
+      const exitSymbols = symbols;
       const readPolicy = !o.policy.fresh(now);
       const keys = [
         ...(readPolicy ? [o.names.policy()] : []),

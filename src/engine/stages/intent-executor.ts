@@ -29,6 +29,7 @@ import { errorMessage } from '../../errors.js';
 import type { EngineDeps } from '../engine.js';
 import { floorToStep } from '../exchange/precision.js';
 import { REDUCE_ONLY_REJECTED } from '../exchange/binance/errors.js';
+import { withExitSplitting } from '../exchange/split-exits.js';
 import { ExchangeError, type Exchange, type OrderAck, type OrderRequest } from '../exchange/types.js';
 import { ok, reject, type ConsumerStage, type Delivery, type Outcome, type StageContext, type StateWrite } from '../runtime/types.js';
 import { isFinal, lookUpUntilSure, settleOrder } from './executor-lookup.js';
@@ -99,7 +100,9 @@ return out
 `;
 
 export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'apply.approved', Batch> {
-  const { exchange, names } = o;
+  const { names } = o;
+  // Reduce-only exits above the market-order maximum go out as child orders of one plan (issue 17).
+  const exchange = withExitSplitting(o.exchange);
   const leverageSet = new Map<string, number>();
   let degradedByAuth = false;
   const policyCache = o.policy ?? new PolicyCache(names, DEFAULT_POLICY);

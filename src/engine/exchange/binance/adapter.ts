@@ -17,7 +17,9 @@ import { registerSecret } from '../../../config/redact.js';
 import type { Mode } from '../../../contract/codes.js';
 import { UsageError } from '../../../errors.js';
 import type { Logger } from '../../../log.js';
-import { isMultipleOf } from '../precision.js';
+import { parseLeverageBrackets, type LeverageBracket } from '../leverage-brackets.js';
+import { withBrackets } from '../markets.js';
+import { BINANCE, checkQuantityPrecision } from '../order-rules.js';
 import { ExchangeError, type Balance, type Exchange, type ExchangePosition, type MarketRules, type OrderAck, type OrderRequest } from '../types.js';
 import type { Redis } from 'ioredis';
 import { createClient, type BinanceUsdm } from './ccxt-loader.js';
@@ -87,7 +89,7 @@ export async function createBinanceExchange(config: Config, log: Logger, opts: B
 class BinanceExchange implements Exchange {
   readonly name = 'binance' as const;
   private markets = new Map<string, { unified: string; rules: MarketRules }>();
-  private maxLeverage = new Map<string, number>();
+  private brackets = new Map<string, LeverageBracket[]>();
   private leverageSet = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private clockTimer: NodeJS.Timeout | undefined;
@@ -183,8 +185,8 @@ class BinanceExchange implements Exchange {
     const next = new Map<string, { unified: string; rules: MarketRules }>();
     for (const m of Object.values(all)) {
       if (!m.swap || !m.linear || m.settle !== 'USDT' || m.active === false) continue;
-      const rules = marketRules(m, this.maxLeverage.get(m.id));
-      if (rules) next.set(m.id, { unified: m.symbol, rules });
+      const rules = marketRules(m);
+      if (rules) next.set(m.id, { unified: m.symbol, rules: this.bracketed(m.id, rules) });
     }
     this.markets = next;
     this.log.info('binance markets loaded', { markets: next.size, reload });
@@ -213,26 +215,27 @@ class BinanceExchange implements Exchange {
     }
   }
 
-  /** Max leverage per symbol from the (signed) leverage brackets; the table in markets.ts otherwise. */
+  /**
+   * The account's leverage brackets (signed GET /fapi/v1/leverageBracket, ccxt
+   * fapiPrivateGetLeverageBracket): every bracket is kept in the rules (`brackets`: the
+   * notional cap per leverage) and `maxLeverage` is bracket 1's initialLeverage. When they
+   * cannot be read, the shipped snapshot's (or the default table's) stay, with a warning.
+   */
   private async loadLeverageBrackets(): Promise<void> {
     try {
-      const raw = (await (this.ex as unknown as { fapiPrivateGetLeverageBracket(p?: object): Promise<unknown> }).fapiPrivateGetLeverageBracket()) as {
-        symbol?: string;
-        brackets?: { initialLeverage?: number | string }[];
-      }[];
-      for (const e of Array.isArray(raw) ? raw : []) {
-        const max = Math.max(0, ...(e.brackets ?? []).map((b) => Number(b.initialLeverage) || 0));
-        if (e.symbol && max > 0) this.maxLeverage.set(e.symbol, max);
-      }
-      for (const [id, m] of this.markets) {
-        const max = this.maxLeverage.get(id);
-        if (max) m.rules = { ...m.rules, maxLeverage: max };
-      }
+      const raw = await (this.ex as unknown as { fapiPrivateGetLeverageBracket(p?: object): Promise<unknown> }).fapiPrivateGetLeverageBracket();
+      for (const [symbol, bs] of parseLeverageBrackets(raw)) this.brackets.set(symbol, bs);
+      for (const [id, m] of this.markets) m.rules = this.bracketed(id, m.rules);
     } catch (e) {
       const err = this.failed(e, { op: 'leverageBracket' });
       if (err.reason === 'auth_failed') throw err;
-      this.log.warn('binance leverage brackets unavailable; using the built-in table', { reason: err.reason, error: err.message });
+      this.log.warn('binance leverage brackets unavailable; using the shipped snapshot (docs/markets.md)', { reason: err.reason, error: err.message });
     }
+  }
+
+  /** Rules with the live brackets when read, else the shipped snapshot's or the default table. */
+  private bracketed(id: string, rules: MarketRules): MarketRules {
+    return withBrackets(rules, this.brackets.get(id));
   }
 
   rules(symbol: string): MarketRules | undefined {
@@ -253,7 +256,8 @@ class BinanceExchange implements Exchange {
     const unified = this.unified(symbol);
     const max = this.markets.get(symbol)!.rules.maxLeverage;
     if (!Number.isInteger(leverage) || leverage < 1 || leverage > max) {
-      throw new ExchangeError(`binance setLeverage ${symbol}: leverage ${leverage} is not valid (1..${max})`, 'leverage_exceeds_max', 'local');
+      // Decided here as Binance would (-4028 above bracket 1's initialLeverage): ccxt refuses a fractional one itself.
+      throw new ExchangeError(`binance setLeverage ${symbol}: Leverage ${leverage} is not valid (1..${max}, bracket 1's initialLeverage)`, 'leverage_exceeds_max', BINANCE.leverage);
     }
     try {
       await this.ex.setLeverage(leverage, unified);
@@ -267,13 +271,13 @@ class BinanceExchange implements Exchange {
   async submitMarketOrder(req: OrderRequest): Promise<OrderAck> {
     const unified = this.unified(req.symbol);
     const rules = this.markets.get(req.symbol)!.rules;
-    // ccxt would silently truncate a quantity off the step: refuse it instead.
-    if (!(req.qty > 0) || !isMultipleOf(req.qty, rules.marketStepSize)) {
-      throw new ExchangeError(
-        `binance submit ${req.symbol}: qty ${req.qty} is not a positive multiple of step ${rules.marketStepSize}`,
-        'precision_invalid',
-        'local',
-      );
+    // ccxt would silently truncate a quantity off the step (or refuse 0 itself): the quantity
+    // filters are decided here with Binance's own codes (-4003/-1111/-4023; order-rules.ts).
+    try {
+      checkQuantityPrecision(rules, req.qty);
+    } catch (e) {
+      if (e instanceof ExchangeError) throw new ExchangeError(`binance submit ${req.symbol}: ${e.message}`, e.reason, e.code);
+      throw e;
     }
     if (!req.reduceOnly && this.leverageSet.get(req.symbol) !== req.leverage) await this.setLeverage(req.symbol, req.leverage);
     const params: Record<string, unknown> = { newClientOrderId: req.clientOrderId };

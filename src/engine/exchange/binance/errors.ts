@@ -23,6 +23,15 @@ export const BINANCE_CODE_REASONS: Readonly<Record<number, ReasonCode>> = {
   [-4116]: 'duplicate',
   [-1121]: 'symbol_not_allowed',
   [-4028]: 'leverage_exceeds_max',
+  // Binance's order rules (order-rules.ts REASON_OF_CODE; BINANCE-USDM-RULES.md)
+  [-4003]: 'invalid_quantity',
+  [-4004]: 'below_min_qty',
+  [-4005]: 'invalid_quantity',
+  [-4023]: 'precision_invalid',
+  [-4131]: 'price_band',
+  [-4016]: 'price_band',
+  [-4024]: 'price_band',
+  [-2027]: 'leverage_bracket',
 };
 
 /** Binance codes that mean the credentials were refused. */

@@ -39,11 +39,14 @@ const num = (v: unknown): number | undefined => {
   return Number.isFinite(n) ? n : undefined;
 };
 
-/** MarketRules from ccxt's parsed market plus the raw MARKET_LOT_SIZE and MIN_NOTIONAL filters. */
+/** MarketRules from ccxt's parsed market plus the raw MARKET_LOT_SIZE, MIN_NOTIONAL and PERCENT_PRICE filters. */
 export function marketRules(m: CcxtMarket, maxLeverage?: number): MarketRules | undefined {
   const filter = (t: string) => m.info?.filters?.find((f) => f?.filterType === t);
   const mlot = filter('MARKET_LOT_SIZE');
   const minN = filter('MIN_NOTIONAL');
+  const pp = filter('PERCENT_PRICE');
+  const up = num(pp?.multiplierUp);
+  const down = num(pp?.multiplierDown);
   const stepSize = num(m.precision?.amount);
   const tickSize = num(m.precision?.price);
   if (!stepSize || !tickSize) return undefined;
@@ -62,6 +65,7 @@ export function marketRules(m: CcxtMarket, maxLeverage?: number): MarketRules | 
     maxLeverage: maxLeverage ?? num(m.limits?.leverage?.max) ?? MAX_LEVERAGE[m.id] ?? DEFAULT_MAX_LEVERAGE,
     pricePrecision: num(m.info?.pricePrecision) ?? decimalsOf(tickSize),
     quantityPrecision: num(m.info?.quantityPrecision) ?? decimalsOf(stepSize),
+    ...(up !== undefined && down !== undefined ? { percentPrice: { multiplierUp: up, multiplierDown: down } } : {}),
   };
 }
 
