@@ -12,7 +12,7 @@ import type { QtCommand } from './command.js';
 import { configFrom } from './command.js';
 
 interface PolicyArgs {
-  action: string;
+  action?: string;
   pairs?: string[];
   json?: boolean;
 }
@@ -50,7 +50,7 @@ export function formatPolicy(p: Policy, describe: Record<string, { describe: str
 }
 
 export const policy: QtCommand<PolicyArgs> = {
-  command: 'policy <action> [pairs..]',
+  command: 'policy [action] [pairs..]',
   describe: 'show the trading policy, or set key=value … (applied by running stages within a second)',
   builder: (y) =>
     y
@@ -58,6 +58,7 @@ export const policy: QtCommand<PolicyArgs> = {
       .positional('pairs', { type: 'string', array: true, describe: 'key=value pairs for set' })
       .option('json', { type: 'boolean', describe: 'print JSON' }),
   async run(argv) {
+    if (!argv.action) throw new UsageError('policy: name an action: qt policy show (the policy in force) or qt policy set key=value … (for example max_leverage=5)');
     const cfg = await configFrom(argv);
     const { connectRedis } = await import('../redis/connect.js');
     const { POLICY_FIELDS, policyFromConfig } = await import('../engine/state/policy.js');

@@ -30,6 +30,7 @@ export const REASON_CODES = [
   'exchange_unavailable',
   'opposite_position',
   'at_position_limit',
+  'position_open',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 

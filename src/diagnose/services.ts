@@ -36,7 +36,8 @@ export function serviceInfos(
       // Silent: its input has entries newer than the last message it handled (by more than silentMs).
       const input = inputOf(name);
       const s = input ? streams.find((x) => x.stream === input) : undefined;
-      const handled = Math.max(lastMsg ?? 0, 0);
+      // Nothing handled yet: count from its start (entries older than that are lag, not silence).
+      const handled = Math.max(lastMsg ?? 0, num(h.started_at) ?? 0);
       if (s && s.last_entry_ms !== null && s.last_entry_ms - handled > silentMs) status = 'silent';
     }
     out.push({
