@@ -76,6 +76,15 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     } else if (names.serviceNameOf(k)) svcKeys.push(k);
     else if (names.isMetricsKey(k)) metricKeys.add(k);
   }
+  // A service that registered while the key scan ran is in the registry but its heartbeat
+  // key was not listed (registry and heartbeat are written together): read it as well.
+  const members = fixedR[3]?.val;
+  if (Array.isArray(members)) {
+    for (const m of members) {
+      const k = names.service(String(m));
+      if (!svcKeys.includes(k)) svcKeys.push(k);
+    }
+  }
 
   // 2. what the key list found: streams outside the contract, heartbeats, and the
   // per-minute metrics hashes of the window (no command for a minute without one)

@@ -46,7 +46,9 @@ export function streamFindings(snap: PipelineSnapshot, th: Thresholds): Finding[
         const matches = empty ? c.matches : c.matches.slice(0, c.strong ? 3 : 0);
         // A fresh start: the stream is empty because its producer, running, has had nothing
         // to write yet (the first signal comes after one evaluation period). Not starving.
-        if (empty && !matches.length && producerRunning(snap, s.stream)) continue;
+        // (Look-alikes of the contract carry their own traffic; only a look-alike outside the
+        // contract says the producer writes under another name.)
+        if (empty && s.known && producerRunning(snap, s.stream) && matches.every((m) => m.known)) continue;
         for (const m of matches) starvingTargets.add(m.stream);
         const sev = matches.length ? 'crit' : isControlPlane(s.stream) ? 'info' : 'warn';
         const best = matches[0];
