@@ -115,7 +115,7 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   let consoleDone: Promise<unknown> | undefined;
   if (withConsole) {
     const { runConsole } = await import('../commands/tui.js');
-    consoleDone = runConsole(config, { refreshMs: 1000, stop: consoleStop.signal });
+    consoleDone = runConsole(config, { refreshMs: 1000, stop: consoleStop.signal, quitStopsEngine: true });
   } else if (!o.quietSummary && process.stderr.isTTY && config.log.format === 'pretty') {
     summary = setInterval(() => {
       const parts = engine.runners.map((r) => `${r.stage.name} ${r.totals.in}/${r.totals.out}/${r.totals.rejected}`);
