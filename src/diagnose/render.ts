@@ -63,11 +63,11 @@ export class Renderer {
 
   services(r: Report): string {
     if (!r.services.length) return `services: no heartbeats${r.registry_known ? '' : ' and no registry (expected services unknown)'}`;
-    const t = this.table(['service', 'status', 'beat', 'last msg', 'processed', 'errors', 'last error / detail']);
+    const t = this.table(['service', 'status', 'beat', 'last msg', 'processed', 'errors', 'detail', 'last error']);
     for (const s of r.services) {
       const st = s.status === 'running' ? this.c.green(s.status) : ['failed', 'down'].includes(s.status) ? this.c.red(s.status) : this.c.yellow(s.status);
       t.push([s.service + (s.expected ? '' : this.c.dim(' *')), st, s.beat_age_s === null ? '-' : `${fmtAge(s.beat_age_s)} ago`,
-        s.last_msg_age_s === null ? '-' : `${fmtAge(s.last_msg_age_s)} ago`, s.processed ?? '-', s.errors ?? '-', clip(s.last_error || s.detail, 50)]);
+        s.last_msg_age_s === null ? '-' : `${fmtAge(s.last_msg_age_s)} ago`, s.processed ?? '-', s.errors ?? '-', clip(s.detail || '-', 30), clip(s.last_error || '-', 50)]);
     }
     return t.toString() + (r.registry_known ? '' : '\n(no registry: expected services unknown)');
   }
