@@ -39,6 +39,20 @@ export async function policySet(redis: Redis, names: Names, words: string[], fal
   return setPolicy(redis, names, v.patch, by, fallback);
 }
 
+/**
+ * `allowlist=` names only symbols of the market rules (the snapshot or QT_MARKETS_FILE);
+ * a usage error names each unknown one with the nearest known symbol. Nothing changes.
+ */
+async function checkAllowlist(words: string[], marketsFile: string | undefined): Promise<void> {
+  const pairs = parsePairs(words);
+  if (pairs.allowlist === undefined) return;
+  const list = pairs.allowlist.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+  const { knownSymbols, unknownSymbolProblems } = await import('../config/symbols.js');
+  const known = await knownSymbols(marketsFile);
+  const problems = known ? unknownSymbolProblems('allowlist', list, known) : [];
+  if (problems.length) throw new UsageError(`policy set: ${problems.length} unknown symbol${problems.length > 1 ? 's' : ''}; nothing changed`, problems);
+}
+
 export function formatPolicy(p: Policy, describe: Record<string, { describe: string }>): string {
   const lines = [`version ${p.version}`];
   for (const [k, v] of Object.entries(p)) {
@@ -67,7 +81,10 @@ export const policy: QtCommand<PolicyArgs> = {
     try {
       const fallback = policyFromConfig(cfg);
       let p: Policy;
-      if (argv.action === 'set') p = await policySet(redis, cfg.names, (argv.pairs ?? []).map(String), fallback);
+      if (argv.action === 'set') {
+        await checkAllowlist((argv.pairs ?? []).map(String), cfg.paper.marketsFile);
+        p = await policySet(redis, cfg.names, (argv.pairs ?? []).map(String), fallback);
+      }
       else {
         if (argv.pairs?.length) throw new UsageError(`policy show: takes no key=value (got ${argv.pairs.join(' ')}); use qt policy set`);
         const h = await redis.hgetall(cfg.names.policy());
