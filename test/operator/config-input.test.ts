@@ -112,3 +112,27 @@ describe.runIf(existsSync('dist/cli.js'))('settings typed by hand (CLI)', () => 
     expect(bad.stderr).toContain(`${f}:2: QT_MAX_LEVERAGE: expected a whole number from 1 to 125 (got "500")`);
   });
 });
+
+describe.runIf(existsSync('dist/cli.js'))('qt config show: the policy in force', () => {
+  it('shows the policy from Redis beside the configured defaults, after qt policy set', () => {
+    const prefix = uniquePrefix('cfgpol');
+    const redis = ['--redis-url', testRedisUrl(), '--prefix', prefix];
+    const before = qt(['config', 'show', ...redis]);
+    expect(before.code, before.stderr).toBe(0);
+    expect(before.stdout).toMatch(/policy: none stored yet in .*policy:current/);
+    expect(qt(['policy', 'set', 'max_leverage=3', 'min_confidence=0.7', ...redis]).code).toBe(0);
+    const after = qt(['config', 'show', ...redis]);
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout).toMatch(/policy: in force: .*policy:current version 2/);
+    expect(after.stdout).toMatch(/max_leverage +3 +10 +\(changed by qt policy set\)/);
+    expect(after.stdout).toMatch(/min_confidence +0\.7 +0\.55 +\(changed by qt policy set\)/);
+    expect(after.stdout).toMatch(/max_open_positions +10 +\(same\)/);
+    const json = JSON.parse(qt(['config', 'show', '--json', ...redis]).stdout) as { policy: { in_force: { max_leverage: number }; configured: { max_leverage: number } } };
+    expect(json.policy.in_force.max_leverage).toBe(3);
+    expect(json.policy.configured.max_leverage).toBe(10);
+    // without Redis: the configuration still shows, and the policy says it is unknown
+    const off = qt(['config', 'show']);
+    expect(off.code).toBe(0);
+    expect(off.stdout).toMatch(/policy: in force unknown: cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
+  });
+});
