@@ -34,7 +34,7 @@ describe('services: detail is not an error', () => {
   });
 
   it('qt diagnose services has a detail column beside last error', () => {
-    const out = new Renderer(false).services(withDetail());
+    const out = new Renderer(false, 200).services(withDetail());
     const head = out.split('\n').find((l) => l.includes('service'))!;
     expect(head).toMatch(/detail.*last error/);
     const rec = out.split('\n').find((l) => l.includes('reconciler'))!;
