@@ -10,9 +10,39 @@ import { COMMANDS } from './commands/index.js';
 import { QtError } from './errors.js';
 import { VERSION } from './version.js';
 
+/**
+ * `--window -5m`: yargs reads a value that starts with `-` as flags (`-5`, `-m`) and
+ * reports "Unknown arguments: 5, m". A `--flag` followed by a word that starts with
+ * `-<digit>` is joined into `--flag=-5m`, so the flag's own check names it.
+ */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    if (/^--[a-z][a-z0-9-]*$/.test(a) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/**
+ * The exit code of a usage error: 2, except for `qt health`, whose 2 means CRIT to a
+ * monitor; there a usage error is 3 (UNKNOWN), as the Nagios plugin guidelines say
+ * (https://nagios-plugins.org/doc/guidelines.html#AEN78).
+ */
+function usageExitCode(args: string[]): number {
+  const words = new Set(COMMANDS.map((c) => String(Array.isArray(c.command) ? c.command[0] : c.command).split(' ')[0]));
+  return args.find((a) => words.has(a)) === 'health' ? 3 : 2;
+}
+
 async function main(): Promise<number> {
   let usageError: string | undefined;
-  const parser = yargs(hideBin(process.argv))
+  const args = joinNegativeValues(hideBin(process.argv));
+  const usageCode = usageExitCode(args);
+  const parser = yargs(args)
     .scriptName('qt')
     .usage('qt — Quantum Trader: a Redis Streams trading-pipeline engine, console and diagnostics\n\nUsage: qt <command> [options]')
     .option('env-file', { type: 'string', describe: 'read KEY=value settings from this file (like /etc/quantum/*.env)', global: true })
@@ -29,7 +59,7 @@ async function main(): Promise<number> {
     .fail((msg, err) => {
       if (err) throw err;
       usageError = msg;
-      throw new QtError(msg, 2);
+      throw new QtError(msg, usageCode);
     });
   for (const c of COMMANDS) parser.command(toModule(c));
   try {
@@ -40,7 +70,8 @@ async function main(): Promise<number> {
       process.stderr.write(`qt: ${e.message}\n`);
       for (const l of e.lines) process.stderr.write(`  - ${l}\n`);
       if (usageError) process.stderr.write(`(qt --help lists the commands and options)\n`);
-      return e.exitCode;
+      // A usage error of `qt health` is UNKNOWN (3), never CRIT (2).
+      return e.exitCode === 2 && usageCode === 3 ? 3 : e.exitCode;
     }
     const { scrub } = await import('./config/redact.js');
     const msg = e instanceof Error ? e.message : String(e);

@@ -60,11 +60,18 @@ describe('trader decisions', () => {
     expect(wild.intent.leverage).toBeLessThan(calm.intent.leverage);
   });
 
-  it('skips a signal for a symbol with an open position on the same side as duplicate', () => {
+  it('skips a signal for a symbol with an open position on the same side as position_open (not duplicate)', () => {
     const pos = { symbol: 'BTCUSDT', side: 'LONG' as const, qty: 0.01, entry_price: 70000, leverage: 5, sl_price: 0, tp_price: 0, initial_risk_usd: 0, opened_at: 0, updated_at: 0, plan_id: 'p' };
     const d = decideEntry(input({ position: pos }));
-    expect(d).toMatchObject({ kind: 'reject', reason: 'duplicate' });
+    expect(d).toMatchObject({ kind: 'reject', reason: 'position_open' });
     if (d.kind === 'reject') expect(d.detail).toMatch(/already has an open LONG position \(qty 0.01\)/);
+  });
+
+  it('skips a signal against an open position as opposite_position (not duplicate)', () => {
+    const pos = { symbol: 'BTCUSDT', side: 'SHORT' as const, qty: 0.01, entry_price: 70000, leverage: 5, sl_price: 0, tp_price: 0, initial_risk_usd: 0, opened_at: 0, updated_at: 0, plan_id: 'p' };
+    const d = decideEntry(input({ position: pos }));
+    expect(d).toMatchObject({ kind: 'reject', reason: 'opposite_position' });
+    if (d.kind === 'reject') expect(d.detail).toMatch(/open SHORT position .* opens no entry against it/);
   });
 
   it('holds back entries while the open positions are at max_open_positions', () => {
@@ -185,7 +192,7 @@ describe('autonomous_trader stage', () => {
     }
   });
 
-  it('reads apply.result feedback: a refused entry puts its symbol into cooldown; an open position is a duplicate', async () => {
+  it('reads apply.result feedback: a refused entry puts its symbol into cooldown; an open position holds back a same-side signal (position_open)', async () => {
     const { config, writer } = setup({ QT_TRADER_COOLDOWN_MS: '60000' });
     const engine = await start(config, writer);
     try {
@@ -205,7 +212,7 @@ describe('autonomous_trader stage', () => {
       expect(link.reason).toBe('cooldown');
       expect(link.detail).toMatch(/below_min_notional/);
       const ada = rs.find((r) => r.symbol === 'ADAUSDT')!;
-      expect(ada.reason).toBe('duplicate');
+      expect(ada.reason).toBe('position_open');
       expect(ada.detail).toMatch(/open SHORT position/);
       await waitFor(async () => (await intents(config, writer)).some((i) => i.symbol === 'DOTUSDT'), 5000, 'DOT entry (ghost key ignored)');
     } finally {

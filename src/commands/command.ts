@@ -42,7 +42,40 @@ export async function configFrom(argv: GlobalArgs, extra: Record<string, string>
   if (argv['redis-url']) overrides.REDIS_URL = argv['redis-url'];
   if (argv.prefix) overrides.QT_PREFIX = argv.prefix;
   if (argv['log-format']) overrides.QT_LOG_FORMAT = argv['log-format'];
-  return loadConfig({ envFile: argv['env-file'], overrides });
+  if (argv['env-file'] !== undefined && String(argv['env-file']).trim() === '') {
+    throw new UsageError('--env-file: name a file (for example --env-file /etc/quantum/common.env)');
+  }
+  await warnUnknownVariables(argv['env-file']);
+  const config = loadConfig({ envFile: argv['env-file'], overrides });
+  await checkSymbols(config);
+  return config;
+}
+
+/** Warns (stderr, once per command) about QT_* variables qt does not read, naming the nearest known one. */
+async function warnUnknownVariables(envFile: string | undefined): Promise<void> {
+  const given: Record<string, string> = {};
+  if (envFile) {
+    const { readEnvFile } = await import('../config/env-file.js');
+    const lines: Record<string, number> = {};
+    for (const k of Object.keys(readEnvFile(envFile, lines))) given[k] = `${envFile}:${lines[k]}`;
+  }
+  for (const k of Object.keys(process.env)) if (!(k in given)) given[k] = 'environment';
+  const { unknownQtVariables } = await import('../config/unknown-vars.js');
+  for (const w of unknownQtVariables(given)) process.stderr.write(`qt: warning: ${w}\n`);
+}
+
+/**
+ * QT_SYMBOLS, when set, names symbols of the market rules: the shipped snapshot or
+ * QT_MARKETS_FILE. (On Binance without QT_MARKETS_FILE the live exchangeInfo decides,
+ * at start: the snapshot holds only a few symbols.) A usage error names each unknown one.
+ */
+async function checkSymbols(config: import('../config/config.js').Config): Promise<void> {
+  if (config.sources.QT_SYMBOLS === 'default') return;
+  if (config.exchange !== 'paper' && !config.paper.marketsFile) return;
+  const { knownSymbols, unknownSymbolProblems } = await import('../config/symbols.js');
+  const known = await knownSymbols(config.paper.marketsFile);
+  const problems = known ? unknownSymbolProblems('QT_SYMBOLS', config.symbols, known) : [];
+  if (problems.length) throw new UsageError(`invalid configuration (${problems.length} problem${problems.length > 1 ? 's' : ''})`, problems);
 }
 
 /** Parses `30s`, `5m`, `3h`, `2d`, `1500ms` or plain milliseconds; a bad value is a UsageError naming the flag. */

@@ -36,6 +36,7 @@ export const diagnose: QtCommand<Args> = {
   async run(argv) {
     const windowMs = parseDuration(argv.window, '--window');
     const sampleMs = argv.sample === undefined ? null : sampleDuration(argv.sample, argv.what);
+    if (argv.stage !== undefined || argv.reason !== undefined) await checkStage(argv);
     const { resolveThresholds } = await import('../diagnose/thresholds.js');
     const { thresholds, problems } = resolveThresholds();
     if (problems.length) throw new UsageError('invalid diagnostics thresholds', problems);
@@ -87,4 +88,20 @@ function sampleDuration(raw: string, what: What): number {
   const ms = parseDuration(raw, '--sample');
   if (ms < 1000 || ms > 3600_000) throw new UsageError(`--sample: expected a duration from 1s to 1h (got ${JSON.stringify(raw)})`);
   return ms;
+}
+
+/**
+ * `--stage` names a stage of the contract (STAGES), and only with `diagnose rejections`;
+ * anything else is a usage error naming the known stages: a filter that matches nothing
+ * would read as "no rejections". (`--reason` is left free: a deployment of this design
+ * may write reason codes of its own.)
+ */
+async function checkStage(argv: Args): Promise<void> {
+  const { STAGES } = await import('../contract/names.js');
+  const { nearest } = await import('../config/suggest.js');
+  if (argv.what !== 'rejections') throw new UsageError(`--stage and --reason apply to qt diagnose rejections only (got diagnose ${argv.what})`);
+  if (argv.stage !== undefined && !(STAGES as readonly string[]).includes(argv.stage)) {
+    const near = nearest(argv.stage, STAGES);
+    throw new UsageError(`--stage: unknown stage ${JSON.stringify(argv.stage)}${near ? ` (did you mean ${near}?)` : ''}; expected one of ${STAGES.join(', ')}`);
+  }
 }

@@ -12,7 +12,7 @@ import type { QtCommand } from './command.js';
 import { configFrom } from './command.js';
 
 interface PolicyArgs {
-  action: string;
+  action?: string;
   pairs?: string[];
   json?: boolean;
 }
@@ -39,6 +39,20 @@ export async function policySet(redis: Redis, names: Names, words: string[], fal
   return setPolicy(redis, names, v.patch, by, fallback);
 }
 
+/**
+ * `allowlist=` names only symbols of the market rules (the snapshot or QT_MARKETS_FILE);
+ * a usage error names each unknown one with the nearest known symbol. Nothing changes.
+ */
+async function checkAllowlist(words: string[], marketsFile: string | undefined): Promise<void> {
+  const pairs = parsePairs(words);
+  if (pairs.allowlist === undefined) return;
+  const list = pairs.allowlist.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+  const { knownSymbols, unknownSymbolProblems } = await import('../config/symbols.js');
+  const known = await knownSymbols(marketsFile);
+  const problems = known ? unknownSymbolProblems('allowlist', list, known) : [];
+  if (problems.length) throw new UsageError(`policy set: ${problems.length} unknown symbol${problems.length > 1 ? 's' : ''}; nothing changed`, problems);
+}
+
 export function formatPolicy(p: Policy, describe: Record<string, { describe: string }>): string {
   const lines = [`version ${p.version}`];
   for (const [k, v] of Object.entries(p)) {
@@ -50,7 +64,7 @@ export function formatPolicy(p: Policy, describe: Record<string, { describe: str
 }
 
 export const policy: QtCommand<PolicyArgs> = {
-  command: 'policy <action> [pairs..]',
+  command: 'policy [action] [pairs..]',
   describe: 'show the trading policy, or set key=value … (applied by running stages within a second)',
   builder: (y) =>
     y
@@ -58,6 +72,7 @@ export const policy: QtCommand<PolicyArgs> = {
       .positional('pairs', { type: 'string', array: true, describe: 'key=value pairs for set' })
       .option('json', { type: 'boolean', describe: 'print JSON' }),
   async run(argv) {
+    if (!argv.action) throw new UsageError('policy: name an action: qt policy show (the policy in force) or qt policy set key=value … (for example max_leverage=5)');
     const cfg = await configFrom(argv);
     const { connectRedis } = await import('../redis/connect.js');
     const { POLICY_FIELDS, policyFromConfig } = await import('../engine/state/policy.js');
@@ -66,7 +81,10 @@ export const policy: QtCommand<PolicyArgs> = {
     try {
       const fallback = policyFromConfig(cfg);
       let p: Policy;
-      if (argv.action === 'set') p = await policySet(redis, cfg.names, (argv.pairs ?? []).map(String), fallback);
+      if (argv.action === 'set') {
+        await checkAllowlist((argv.pairs ?? []).map(String), cfg.paper.marketsFile);
+        p = await policySet(redis, cfg.names, (argv.pairs ?? []).map(String), fallback);
+      }
       else {
         if (argv.pairs?.length) throw new UsageError(`policy show: takes no key=value (got ${argv.pairs.join(' ')}); use qt policy set`);
         const h = await redis.hgetall(cfg.names.policy());

@@ -12,6 +12,7 @@ interface SystemdArgs {
   bin?: string;
   'etc-dir'?: string;
   credentials?: boolean;
+  exchange?: 'paper' | 'binance';
   'metrics-base-port'?: number;
   json?: boolean;
 }
@@ -27,7 +28,8 @@ export const systemdGenerate: QtCommand<SystemdArgs> = {
       .option('group', { type: 'string', describe: 'group (default: same as --user)' })
       .option('bin', { type: 'string', default: '/usr/local/bin/qt', describe: 'absolute path of the qt executable' })
       .option('etc-dir', { type: 'string', default: '/etc/quantum', describe: 'directory of the env files and credentials' })
-      .option('credentials', { type: 'boolean', default: true, describe: 'LoadCredential= the Binance key for exchange stages (--no-credentials for paper)' })
+      .option('exchange', { choices: ['paper', 'binance'] as const, describe: 'the exchange the units trade on (default: QT_EXCHANGE, from the environment or --env-file)' })
+      .option('credentials', { type: 'boolean', describe: 'LoadCredential= the Binance key for exchange stages (default: only when the exchange is binance)' })
       .option('metrics-base-port', { type: 'number', describe: 'give each stage `--metrics-port base+i` (i = its place in the pipeline)' })
       .option('json', { type: 'boolean', describe: 'print {files:[{name,path?,kind,mode}]} as JSON' }),
   async run(argv) {
@@ -39,6 +41,10 @@ export const systemdGenerate: QtCommand<SystemdArgs> = {
     if (port !== undefined && (!Number.isInteger(port) || port < 1 || port + available.length > 65535)) {
       throw new UsageError(`--metrics-base-port: expected a port from 1 to ${65535 - available.length} (got ${port})`);
     }
+    // systemd refuses to start a unit whose LoadCredential= file is missing: only the
+    // exchange that needs an API key (binance) gets the credential lines, unless asked.
+    const exchange = argv.exchange ?? (await exchangeConfigured(argv));
+    const credentials = argv.credentials ?? exchange === 'binance';
     const files = generateAll({
       stages,
       available,
@@ -47,7 +53,7 @@ export const systemdGenerate: QtCommand<SystemdArgs> = {
       group: argv.group,
       bin: argv.bin,
       etcDir: argv['etc-dir'],
-      credentials: argv.credentials,
+      credentials,
       metricsBasePort: port,
     });
     if (!argv.out) {
@@ -88,6 +94,12 @@ export const systemdGenerate: QtCommand<SystemdArgs> = {
     return 0;
   },
 };
+
+/** QT_EXCHANGE as configured (environment, then --env-file); paper by default. */
+async function exchangeConfigured(argv: SystemdArgs & import('./command.js').GlobalArgs): Promise<'paper' | 'binance'> {
+  const { configFrom } = await import('./command.js');
+  return (await configFrom(argv)).exchange;
+}
 
 /** Every stage `qt up` can run, in pipeline order. */
 async function availableStages(): Promise<string[]> {

@@ -19,6 +19,8 @@ export interface ConsoleOptions {
   stop?: AbortSignal;
   /** where ghost-cleanup backups go (default: the current directory) */
   backupDir?: string;
+  /** `qt up --console`: quitting the console stops the engine beside it */
+  quitStopsEngine?: boolean;
 }
 
 /** Runs the console until the operator quits; returns the exit code (0). */
@@ -32,7 +34,7 @@ export async function runConsole(config: Config, opts: ConsoleOptions): Promise<
   const [{ RedisSource }, { mountConsole }] = await Promise.all([import('../tui/redis-source.js'), import('../tui/run.js')]);
   const source = new RedisSource(config, { windowMs: opts.windowMs ?? 15 * 60_000, backupDir: opts.backupDir });
   try {
-    await mountConsole(source, { prefix: config.prefix, refreshMs: opts.refreshMs, stop: opts.stop });
+    await mountConsole(source, { prefix: config.prefix, refreshMs: opts.refreshMs, stop: opts.stop, quitStopsEngine: opts.quitStopsEngine });
   } finally {
     await source.close();
     await opts.onQuit?.();

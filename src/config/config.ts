@@ -156,7 +156,8 @@ export interface LoadOptions {
 
 export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;
-  const file = opts.envFile ? readEnvFile(opts.envFile) : {};
+  const fileLines: Record<string, number> = {};
+  const file = opts.envFile ? readEnvFile(opts.envFile, fileLines) : {};
   const problems: string[] = [];
   const sources: Record<string, 'default' | 'env' | 'file'> = {};
   const raw = (name: string): string | undefined => {
@@ -165,7 +166,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       sources[name] = 'env';
       return o;
     }
-    if (env[name] !== undefined && env[name] !== '') {
+    // A value equal to the file's came from the file (Node 20 loads `--env-file` into the
+    // environment itself under `npx qt`; systemd's EnvironmentFile= does the same).
+    if (env[name] !== undefined && env[name] !== '' && env[name] !== file[name]) {
       sources[name] = 'env';
       return env[name];
     }
@@ -192,7 +195,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (r.ok) v[name] = r.value;
     else {
       const shown = SECRET_VARS.includes(name) || name === 'REDIS_URL' ? redactUrl(String(given)) : JSON.stringify(given);
-      problems.push(`${name}: ${r.message} (got ${SECRET_VARS.includes(name) ? '***' : shown})`);
+      const at = sources[name] === 'file' && fileLines[name] ? `${opts.envFile}:${fileLines[name]}: ` : '';
+      problems.push(`${at}${name}: ${r.message} (got ${SECRET_VARS.includes(name) ? '***' : shown})`);
     }
   }
 

@@ -6,7 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 
-export function parseEnvFile(text: string, path = 'env file'): Record<string, string> {
+/**
+ * Parses env-file text into KEY → value. `lines`, when given, receives KEY → its 1-based
+ * line number (the last definition wins, as for the value), so a bad value can be named
+ * by file and line. Throws UsageError naming `path:line` of every malformed line.
+ */
+export function parseEnvFile(text: string, path = 'env file', lines?: Record<string, number>): Record<string, string> {
   const out: Record<string, string> = {};
   const problems: string[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
@@ -31,12 +36,14 @@ export function parseEnvFile(text: string, path = 'env file'): Record<string, st
       v = v.replace(/\s+#.*$/, '').trim();
     }
     out[m[1]] = v;
+    if (lines) lines[m[1]] = i + 1;
   });
   if (problems.length) throw new UsageError(`invalid env file ${path}`, problems);
   return out;
 }
 
-export function readEnvFile(path: string): Record<string, string> {
+/** Reads and parses an env file (see parseEnvFile); a file that cannot be read is a UsageError naming --env-file. */
+export function readEnvFile(path: string, lines?: Record<string, number>): Record<string, string> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -44,5 +51,5 @@ export function readEnvFile(path: string): Record<string, string> {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UsageError(`--env-file ${path}: cannot read it (${code ?? 'error'})`);
   }
-  return parseEnvFile(text, path);
+  return parseEnvFile(text, path, lines);
 }

@@ -34,6 +34,7 @@ export const REASON_CODES = [
   // PERCENT_PRICE (Binance -4131/-4016/-4024) and leverage-bracket cap (Binance -2027): CONTRACT.md §3
   'price_band',
   'leverage_bracket',
+  'position_open',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 

@@ -86,6 +86,15 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     else if (names.isMetricsKey(k)) metricKeys.add(k);
     else if (names.leaseStageOf(k)) leaseKeys.push(k);
   }
+  // A service that registered while the key scan ran is in the registry but its heartbeat
+  // key was not listed (registry and heartbeat are written together): read it as well.
+  const members = fixedR[3]?.val;
+  if (Array.isArray(members)) {
+    for (const m of members) {
+      const k = names.service(String(m));
+      if (!svcKeys.includes(k)) svcKeys.push(k);
+    }
+  }
 
   // 2. what the key list found: streams outside the contract, heartbeats, and the
   // per-minute metrics hashes of the window (no command for a minute without one)

@@ -7,6 +7,7 @@ import type { Thresholds } from './thresholds.js';
 import { closestStreams } from './streams.js';
 import { groupCheckFindings, judgedLag } from './findings-groups.js';
 import { idMs } from './redis-read.js';
+import { STAGE_OUTPUTS } from '../contract/names.js';
 
 const TOOL = new Set(['stage.rejected', 'dead.letter']);
 /** streams nobody has to read with a group (read by tools, optional consumers, or XREAD) */
@@ -15,6 +16,12 @@ const CONTROL = /(^|[.:_-])(policy|control|retrain|reconcile|config|command|admi
 
 export function isControlPlane(name: string): boolean {
   return name === 'policy.updated' || CONTROL.test(name);
+}
+
+/** Is a stage that writes `stream` (STAGE_OUTPUTS) beating as running or starting? */
+function producerRunning(snap: PipelineSnapshot, stream: string): boolean {
+  const writers = Object.entries(STAGE_OUTPUTS).filter(([, l]) => (l as readonly string[] | undefined)?.includes(stream)).map(([k]) => k);
+  return snap.services.some((x) => writers.includes(x.service) && (x.status === 'running' || x.status === 'starting'));
 }
 
 export const fmtAge = (s: number | null): string =>
@@ -41,6 +48,11 @@ export function streamFindings(snap: PipelineSnapshot, th: Thresholds): Finding[
         const c = closestStreams(s.stream, live);
         if (!empty && !c.strong) continue; // a stale stream with no look-alike: STREAM_STALE says it
         const matches = empty ? c.matches : c.matches.slice(0, c.strong ? 3 : 0);
+        // A fresh start: the stream is empty because its producer, running, has had nothing
+        // to write yet (the first signal comes after one evaluation period). Not starving.
+        // (Look-alikes of the contract carry their own traffic; only a look-alike outside the
+        // contract says the producer writes under another name.)
+        if (empty && s.known && producerRunning(snap, s.stream) && matches.every((m) => m.known)) continue;
         for (const m of matches) starvingTargets.add(m.stream);
         const sev = matches.length ? 'crit' : isControlPlane(s.stream) ? 'info' : 'warn';
         const best = matches[0];
@@ -90,6 +102,9 @@ export function streamFindings(snap: PipelineSnapshot, th: Thresholds): Finding[
     if (s.groups.length > 0 || s.length === 0 || s.stream === 'policy.updated') continue;
     if (s.age_s !== null && s.age_s * 1000 > th.staleMs) continue;
     const pair = starvingTargets.has(s.stream);
+    // Optional streams of the contract have no consumer by design: not a finding, unless
+    // a group waits on a look-alike of one (then the name is wrong somewhere).
+    if (OPTIONAL.has(s.stream) && !pair) continue;
     const sev = pair ? 'crit' : OPTIONAL.has(s.stream) ? 'info' : 'warn';
     const starving = snap.streams.filter((x) => x.groups.length && (x.length === 0 || x.entries_added === 0) && closestStreams(x.stream, [s]).strong);
     out.push({

@@ -18,7 +18,7 @@ import { reasonsEvidence, reasonsText, silentWhy, stoppedFinding } from './findi
 const AUTH_RE = /(?<![\d.])401(?![\d.])(?=\D*(unauthori|-201[45]|auth|api))|http\s*401\b|-2015|-2014|unauthori[sz]ed|invalid api[- ]?key|auth_failed/i;
 const MISMATCH = new Set(['schema_invalid', 'invalid_quantity']);
 /** reasons that are filtering by design, not failure (position_limit_reached: POSITION_LIMIT_BLOCKING; intent_expired: ENTRIES_EXPIRED) */
-const FILTER_REASONS = new Set(['duplicate', 'cooldown', 'confidence_below_min', 'kill_switch', 'position_limit_reached', 'exit_in_flight', 'at_position_limit', 'opposite_position', 'intent_expired']);
+const FILTER_REASONS = new Set(['duplicate', 'cooldown', 'confidence_below_min', 'kill_switch', 'position_limit_reached', 'exit_in_flight', 'at_position_limit', 'opposite_position', 'intent_expired', 'position_open']);
 
 /** Fields each stage's input must carry (contract §1), for CONTRACT_MISMATCH evidence. */
 const EXPECTED: Record<string, { stream: string; fields: string[]; sizing?: string[][] }> = {

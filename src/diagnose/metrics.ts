@@ -20,6 +20,19 @@ function rate(i: number, o: number): number | null {
   return i > 0 ? Math.round((o / i) * 10000) / 10000 : null;
 }
 
+/**
+ * Stages that are not meant to produce one output per input: they watch (positions,
+ * prices, the exchange, fills) and write only when something calls for it (an exit, a
+ * drift correction, a risk proposal, a trust update, a verdict). Their out/in share is
+ * no success rate: `success_rate` is null (shown n/a).
+ */
+export const NO_OUTPUT_PER_INPUT: ReadonlySet<string> = new Set(['harvest_brain', 'risk_guard', 'reconciler', 'rl_agent', 'verify_ensemble']);
+
+/** out/in of a stage whose every input should leave as output; null for the others and without input. */
+export function successRate(stage: string, i: number, o: number): number | null {
+  return NO_OUTPUT_PER_INPUT.has(stage) ? null : rate(i, o);
+}
+
 /** Stage stats from metrics hashes: `hashes[stage][k]` is the hash of minute `minutes[k]`. */
 export function stagesFromMetrics(
   hashes: Map<string, (Record<string, string> | null)[]>,
@@ -46,7 +59,7 @@ export function stagesFromMetrics(
       s.rejected += row.rejected;
       s.series.push(row);
     });
-    s.success_rate = rate(s.in, s.out);
+    s.success_rate = successRate(stage, s.in, s.out);
     s.top_reasons = topReasons(reasons, stage, rejections);
     const expired = expiredFromMetrics(perMinute, minutes);
     if (expired) s.expired = expired;
@@ -97,7 +110,7 @@ export function stagesFromRejections(rejections: RejectionExample[], have: Set<s
     const exp = rejections.filter((r) => r.stage === stage && r.reason === 'intent_expired').map((r) => r.ts);
     out.push({
       stage, in: Math.max(d?.in ?? 0, rejected), out: d?.out ?? 0, rejected, dead: 0, errors: 0,
-      success_rate: rate(Math.max(d?.in ?? 0, rejected), d?.out ?? 0),
+      success_rate: successRate(stage, Math.max(d?.in ?? 0, rejected), d?.out ?? 0),
       top_reasons: topReasons(reasons, stage, rejections), series: [], source: 'streams',
       ...(exp.length ? { expired: { count: exp.length, first_at: Math.min(...exp), last_at: Math.max(...exp) } } : {}),
     });
@@ -129,7 +142,7 @@ export function stagesFromStreams(streams: StreamInfo[]): StageStats[] {
     const d = derived(stage, streams);
     if (!d || (d.in === 0 && d.out === 0 && !STAGE_INPUT[stage])) continue;
     if (d.in === 0 && d.out === 0 && !streams.some((s) => s.stream === STAGE_INPUT[stage])) continue;
-    out.push({ stage, in: d.in, out: d.out, rejected: 0, dead: 0, errors: 0, success_rate: rate(d.in, d.out), top_reasons: [], series: [], source: 'streams' });
+    out.push({ stage, in: d.in, out: d.out, rejected: 0, dead: 0, errors: 0, success_rate: successRate(stage, d.in, d.out), top_reasons: [], series: [], source: 'streams' });
   }
   return out;
 }

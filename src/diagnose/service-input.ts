@@ -86,7 +86,9 @@ export function silentOf(
   // newer entries: on its groups' streams, and on its contract input even when its group is missing
   const input = inputOf(service);
   const watched = new Set([...pairs.map((p) => p.s), ...streams.filter((x) => x.stream === input)]);
-  const newer = [...watched].some((s) => s.last_entry_ms !== null && s.last_entry_ms - (Number.isFinite(lastMsg) ? Math.max(lastMsg, 0) : 0) > silentMs);
+  // Nothing handled yet: count from its start (entries older than that are lag, not silence).
+  const handledOrStart = Math.max(Number.isFinite(lastMsg) ? lastMsg : 0, Number.isFinite(started) ? started : 0, 0);
+  const newer = [...watched].some((s) => s.last_entry_ms !== null && s.last_entry_ms - handledOrStart > silentMs);
   const waits = inputs.some((w) => w.pending > 0 || w.behind === true || (w.undelivered ?? 0) > 0);
   const unknown = !waits && inputs.some((w) => w.source === 'unknown');
   const backlog = waits ? 'yes' : unknown ? 'unknown' : 'no';

@@ -118,7 +118,11 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   let metrics: { close(): Promise<void>; url: string } | undefined;
   if (o.metricsPort) {
     const { startMetricsServer } = await import('./metrics-server.js');
-    metrics = await startMetricsServer({ port: o.metricsPort, host: o.metricsHost, runners: engine.runners, redis: writer, names: config.names, mode });
+    metrics = await startMetricsServer({ port: o.metricsPort, host: o.metricsHost, runners: engine.runners, redis: writer, names: config.names, mode }).catch(async (e: unknown) => {
+      await engine.stop();
+      await writer.quit().catch(() => writer.disconnect());
+      throw (await import('./metrics-server.js')).metricsListenError(e, o.metricsPort!, o.metricsHost);
+    });
     log.info(`metrics on ${metrics.url}`);
   }
   const host = config.exchange === 'binance' ? ` via ${(await import('./exchange/binance/host.js')).binanceHostOf(config)}` : '';
@@ -129,13 +133,15 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   let consoleDone: Promise<unknown> | undefined;
   if (withConsole) {
     const { runConsole } = await import('../commands/tui.js');
-    consoleDone = runConsole(config, { refreshMs: 1000, stop: consoleStop.signal });
-  } else if (!o.quietSummary && process.stderr.isTTY && config.log.format === 'pretty') {
-    summary = setInterval(() => {
-      const parts = engine.runners.map((r) => `${r.stage.name} ${r.totals.in}/${r.totals.out}/${r.totals.rejected}`);
-      log.info(`[${mode}] in/out/rejected: ${parts.join(' · ')}`);
-    }, 10000);
+    consoleDone = runConsole(config, { refreshMs: 1000, stop: consoleStop.signal, quitStopsEngine: true });
+  } else if (!o.quietSummary) {
+    // Headless (a pipe, CI, journald): the summary goes to the log whatever stderr is.
+    summary = setInterval(() => logSummary(), 10000);
   }
+  const logSummary = () => {
+    const parts = engine.runners.map((r) => `${r.stage.name} ${r.totals.in}/${r.totals.out}/${r.totals.rejected}`);
+    log.info(`[${mode}] in/out/rejected: ${parts.join(' · ')}`);
+  };
 
   const stop = await new Promise<string>((resolve) => {
     const onSig = (sig: string) => () => resolve(sig);
@@ -146,7 +152,10 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   });
   consoleStop.abort();
   await consoleDone?.catch(() => undefined);
-  if (summary) clearInterval(summary);
+  if (summary) {
+    clearInterval(summary);
+    logSummary(); // the totals of the whole run, also for runs shorter than one period
+  }
   // Bounded whatever Redis does: each step gets what is left of the budget.
   const t0 = Date.now();
   const deadline = t0 + config.runtime.stopTimeoutMs;

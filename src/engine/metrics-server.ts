@@ -5,6 +5,7 @@
  * pipelined read of Redis (XINFO STREAM / XINFO GROUPS per contract stream, the service
  * registry and heartbeats, a capped SCAN of position keys). Loopback by default.
  */
+import { UsageError } from '../errors.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
@@ -297,6 +298,20 @@ export function createMetrics(o: Omit<MetricsServerOptions, 'port' | 'host'>) {
     return next;
   }
   return { registry, render, contentType: registry.contentType };
+}
+
+/**
+ * A listen failure of the metrics server as a usage error naming `--metrics-port`
+ * (EADDRINUSE: another process has the port; EACCES: a port under 1024 needs privileges;
+ * EADDRNOTAVAIL: `--metrics-host` is not an address of this machine). Other errors pass.
+ */
+export function metricsListenError(e: unknown, port: number, host = '127.0.0.1'): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const where = `${host}:${port}`;
+  if (code === 'EADDRINUSE') return new UsageError(`--metrics-port ${port}: ${where} is already in use by another process; choose another --metrics-port (or stop the other process)`);
+  if (code === 'EACCES') return new UsageError(`--metrics-port ${port}: not allowed to listen on ${where} (ports under 1024 need privileges); choose another --metrics-port`);
+  if (code === 'EADDRNOTAVAIL') return new UsageError(`--metrics-host ${host}: not an address of this machine (--metrics-port ${port})`);
+  return e;
 }
 
 export async function startMetricsServer(o: MetricsServerOptions): Promise<MetricsServer> {

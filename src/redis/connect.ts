@@ -51,7 +51,8 @@ export async function connectRedis(o: ConnectOptions): Promise<Redis> {
   const r = new Redis(o.url, redisOptions(o));
   let lastError: Error | undefined;
   r.on('error', (e: Error) => {
-    lastError = e;
+    // The first sign of a server that does not speak Redis says more than the EPIPE after it.
+    if (!lastError || !notRedis(lastError.message)) lastError = e;
   });
   try {
     await r.connect();
@@ -118,12 +119,27 @@ export async function assertDatabase(o: Omit<ConnectOptions, 'role'>): Promise<v
 export function describeRedisError(e: Error | undefined): string {
   if (!e) return 'unknown error';
   const m = e.message || String(e);
+  const foreign = notRedis(m);
+  if (foreign) return foreign;
   if (/ECONNREFUSED/.test(m)) return 'connection refused (is redis-server running?)';
   if (/NOAUTH|WRONGPASS|invalid username-password/i.test(m)) return 'authentication failed (check the password / ACL user in REDIS_URL)';
   if (/ENOTFOUND|EAI_AGAIN/.test(m)) return 'host not found';
   if (/ETIMEDOUT|timed out|timeout/i.test(m)) return 'connection timed out';
   if (/NOPERM/.test(m)) return 'permission denied for this ACL user';
+  if (/EPIPE|ECONNRESET|Connection is closed/.test(m)) return 'the server closed the connection without a Redis reply (is it Redis at that port? a TLS-only server needs rediss://)';
   return m.replace(/(rediss?:\/\/[^:@/\s]*):([^@/\s]+)@/g, '$1:***@').split('\n')[0];
+}
+
+/**
+ * The reply did not parse as RESP (the Redis protocol, https://redis.io/docs/latest/develop/reference/protocol-spec/):
+ * something else listens there (an HTTP server answers `HTTP/1.1 400…`, whose first byte
+ * ioredis reports as `Unknown RESP type 72 "H"`). Returns the sentence to show, or
+ * undefined when the message is not a protocol error.
+ */
+export function notRedis(message: string): string | undefined {
+  if (!/Unknown RESP type|Protocol error|ReplyParseError|Parser ?Error|unexpected (reply|response)/i.test(message)) return undefined;
+  const first = /Unknown RESP type \d+ "(.*)"/.exec(message)?.[1];
+  return `the server at that address does not speak Redis (its reply is not the Redis protocol${first ? `: it begins with ${JSON.stringify(first)}` : ''}); check the host and port in REDIS_URL`;
 }
 
 export interface Preflight {

@@ -23,10 +23,12 @@ export interface AppProps {
   size?: TerminalSize;
   initialView?: ViewName;
   onQuit?: () => void;
+  /** true under `qt up --console`: quitting the console stops the engine (help and footer say so) */
+  quitStopsEngine?: boolean;
 }
 
 
-export function App({ source, prefix, refreshMs, size: fixedSize, initialView = 'pipeline', onQuit }: AppProps) {
+export function App({ source, prefix, refreshMs, size: fixedSize, initialView = 'pipeline', onQuit, quitStopsEngine = false }: AppProps) {
   const { exit } = useApp();
   const { isRawModeSupported } = useStdin();
   const { columns, rows, resizedAt } = useTerminalSize(fixedSize);
@@ -99,7 +101,7 @@ export function App({ source, prefix, refreshMs, size: fixedSize, initialView = 
   const View = VIEW_COMPONENTS[view];
   let body: ReactNode;
   if (actions.dialog) body = <DialogView dialog={actions.dialog} report={snap.report} width={columns} height={bodyH} />;
-  else if (help) body = <HelpOverlay width={columns} height={bodyH} />;
+  else if (help) body = <HelpOverlay width={columns} height={bodyH} quitStopsEngine={quitStopsEngine} />;
   else if (!snap.report) body = <Text wrap="truncate-end">{snap.error ? `cannot read Redis: ${snap.error} (retrying every ${Math.round(refreshMs / 1000)}s)` : 'connecting to Redis…'}</Text>;
   else body = <View report={snap.report} filter={filter} selected={sel} detail={detail} width={columns} height={bodyH} />;
 
@@ -119,7 +121,7 @@ export function App({ source, prefix, refreshMs, size: fixedSize, initialView = 
         ) : filter ? (
           `filter "${filter}" (esc to clear) · ${count} shown`
         ) : isRawModeSupported === true ? (
-          '1-6/tab views · j/k move · enter detail · / filter · K kill · G ghosts · ? help · q quit'
+          `1-6/tab views · j/k move · enter detail · / filter · K kill · G ghosts · ? help · ${quitStopsEngine ? 'q stop engine' : 'q quit'}`
         ) : (
           'stdin is not a terminal: display only (no keys)'
         )}

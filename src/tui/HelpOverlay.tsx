@@ -15,12 +15,24 @@ export const HELP: [string, string][] = [
   ['q, ctrl-c', 'quit (the console only reads Redis; the engine keeps running)'],
 ];
 
-export function HelpOverlay({ width, height }: { width: number; height: number }) {
+/** What `q` does: `qt tui` only detaches; under `qt up --console` (npm start) it stops the engine beside it. */
+export function quitHelp(quitStopsEngine: boolean): string {
+  return quitStopsEngine
+    ? 'quit and stop the engine (qt up --console: it stops cleanly)'
+    : 'quit (this console only reads Redis; the engine keeps running)';
+}
+
+/** The key list, with `q` described for this console. */
+export function helpLines(quitStopsEngine = false): [string, string][] {
+  return HELP.map(([k, d]) => (k.startsWith('q,') ? [k, quitHelp(quitStopsEngine)] : [k, d]));
+}
+
+export function HelpOverlay({ width, height, quitStopsEngine = false }: { width: number; height: number; quitStopsEngine?: boolean }) {
   const keyW = 20;
   return (
     <Box flexDirection="column" width={width} borderStyle="round" borderColor="cyan" paddingX={1}>
       <Text bold wrap="truncate-end">Keys (esc or ? to close)</Text>
-      {HELP.slice(0, Math.max(1, height - 3)).map(([k, d]) => (
+      {helpLines(quitStopsEngine).slice(0, Math.max(1, height - 3)).map(([k, d]) => (
         <Text key={k} wrap="truncate-end">
           <Text color="cyan">{k.padEnd(keyW)}</Text>
           {cut(d, Math.max(1, width - keyW - 4))}

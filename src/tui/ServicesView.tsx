@@ -1,4 +1,4 @@
-/** Services: every expected service with its status, last beat, last processed, last error. */
+/** Services: every expected service with its status, last beat, last processed, status detail, last error. */
 import { Box, Text } from 'ink';
 import { DetailLines } from './DetailLines.js';
 import type { ServiceInfo } from '../diagnose/read-model.js';
@@ -20,7 +20,11 @@ const STATUS_COLOR: Record<ServiceInfo['status'], string> = {
 export function ServicesView({ report, filter, selected, detail, width, height }: ViewProps) {
   const items = itemsOf('services', report, filter);
   if (detail && items[selected]) return <ServiceDetail s={items[selected]} width={width} height={height} />;
-  const errW = Math.max(8, width - 18 - 9 - 6 - 6 - 8 - 6);
+  // The status detail (`9 open position(s)`) is no error: each gets its own column.
+  const rest = Math.max(17, width - 1 - 18 - 10 - 6 - 6 - 8 - 6 - 1);
+  const longest = Math.max(6, ...items.map((x) => (x.detail || '-').length));
+  const detailW = Math.min(longest, Math.max(6, Math.floor(rest * 0.4)));
+  const errW = Math.max(8, rest - detailW - 1);
   const { start, rows } = windowOf(items, selected, height - 2);
   return (
     <Box flexDirection="column" width={width}>
@@ -28,13 +32,13 @@ export function ServicesView({ report, filter, selected, detail, width, height }
         <Text wrap="truncate-end" dimColor>no svc:registry: which services should run is unknown (showing the ones that beat)</Text>
       ) : null}
       <Text wrap="truncate-end" bold>
-        {' '}{cell('service', 18)} {cell('status', 9)} {cell('beat', 5, 'right')} {cell('msg', 5, 'right')} {cell('done', 7, 'right')} {cell('err', 5, 'right')} last error
+        {' '}{cell('service', 18)} {cell('status', 9)} {cell('beat', 5, 'right')} {cell('msg', 5, 'right')} {cell('done', 7, 'right')} {cell('err', 5, 'right')} {cell('detail', detailW)} last error
       </Text>
       {items.length === 0 ? <Text dimColor>{filter ? `no service matches "${filter}"` : 'no services registered or beating'}</Text> : null}
       {rows.map((s, i) => (
         <Text key={s.service} wrap="truncate-end" inverse={start + i === selected}>
           {(start + i === selected) ? '›' : ' '}{cell(s.service, 18)} <Text color={s.stopped_at ? 'cyan' : STATUS_COLOR[s.status]} bold={s.status !== 'running'}>{cell(s.stopped_at ? 'stopped' : s.status, 9)}</Text> {cell(age(s.beat_age_s), 5, 'right')}{' '}
-          {cell(age(s.last_msg_age_s), 5, 'right')} {cell(num(s.processed), 7, 'right')} {cell(num(s.errors), 5, 'right')} {s.last_error ? <Text color="red">{cut(s.last_error, errW)}</Text> : s.standby ? <Text color="cyan">{cut(`standby: ${s.standby} waits to take over`, errW)}</Text> : <Text dimColor>{cut(s.detail, errW)}</Text>}
+          {cell(age(s.last_msg_age_s), 5, 'right')} {cell(num(s.processed), 7, 'right')} {cell(num(s.errors), 5, 'right')} <Text dimColor>{cell(s.detail || '-', detailW)}</Text> {s.last_error ? <Text color="red">{cut(s.last_error, errW)}</Text> : s.standby ? <Text color="cyan">{cut(`standby: ${s.standby} waits to take over`, errW)}</Text> : <Text dimColor>-</Text>}
         </Text>
       ))}
     </Box>

@@ -13,6 +13,8 @@ export interface MountOptions {
   stdout?: NodeJS.WriteStream;
   /** aborting it closes the console (e.g. the engine beside it stopped) */
   stop?: AbortSignal;
+  /** `qt up --console`: quitting stops the engine (the help says so) */
+  quitStopsEngine?: boolean;
 }
 
 const CLEAR_SCREEN = '\x1b[2J\x1b[3J\x1b[H';
@@ -25,7 +27,7 @@ export async function mountConsole(source: DataSource, o: MountOptions): Promise
     if (stdout.isTTY) stdout.write(CLEAR_SCREEN);
   };
   stdout.prependListener('resize', onResize);
-  const instance = render(<App source={source} prefix={o.prefix} refreshMs={o.refreshMs} />, {
+  const instance = render(<App source={source} prefix={o.prefix} refreshMs={o.refreshMs} quitStopsEngine={o.quitStopsEngine} />, {
     stdout,
     stdin,
     exitOnCtrlC: false,

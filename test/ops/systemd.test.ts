@@ -149,7 +149,9 @@ describe('qt systemd generate: env files', () => {
 
 describe('qt systemd generate (CLI)', () => {
   const cli = (args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'systemd', 'generate', ...args], { encoding: 'utf8', cwd: process.cwd() });
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'systemd', 'generate', ...args], {
+      encoding: 'utf8', cwd: process.cwd(), env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QT_'))),
+    });
 
   it('writes the files with --out and lists them; exits 2 naming a bad stage', () => {
     const dir = mkdtempSync(join(tmpdir(), 'qt-out-'));
@@ -159,7 +161,15 @@ describe('qt systemd generate (CLI)', () => {
     const listed = (JSON.parse(ok.stdout) as { files: { name: string }[] }).files.map((f) => f.name).sort();
     expect(listed).toEqual(readdirSync(dir).sort());
     expect(listed).toEqual(['apply-layer.env', 'common.env', 'intent-bridge.env', 'qt-apply-layer.service', 'qt-health.service', 'qt-health.timer', 'qt-intent-bridge.service', 'qt.target']);
-    expect(readFileSync(join(dir, 'qt-intent-bridge.service'), 'utf8')).toContain('LoadCredential=binance_api_key:');
+    // paper (the default exchange): no credential lines, or systemd would refuse to start the unit
+    expect(readFileSync(join(dir, 'qt-intent-bridge.service'), 'utf8')).not.toContain('LoadCredential');
+    expect(readFileSync(join(dir, 'qt-intent-bridge.service'), 'utf8')).not.toContain('BINANCE_API');
+    const bin = cli(['--stages', 'intent_bridge', '--exchange', 'binance']);
+    expect(bin.status, bin.stderr).toBe(0);
+    expect(bin.stdout).toContain('LoadCredential=binance_api_key:');
+    expect(bin.stdout).toContain('Environment=BINANCE_API_SECRET_FILE=%d/binance_api_secret');
+    const forced = cli(['--stages', 'intent_bridge', '--credentials']);
+    expect(forced.stdout).toContain('LoadCredential=binance_api_key:');
     const bad = cli(['--stages', 'intent_bridge,nope']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('nope');

@@ -117,10 +117,13 @@ export function decideEntry(i: EntryInput): EntryDecision {
   const want = s.side === 'BUY' ? 'LONG' : 'SHORT';
   if (i.position) {
     const p = i.position;
-    const why = p.side === want
-      ? `${s.symbol} already has an open ${p.side} position (qty ${p.qty}); a ${s.side} signal would add to it`
-      : `${s.symbol} has an open ${p.side} position (qty ${p.qty}); the trader opens no entry against it (exits are harvest_brain's)`;
-    return { kind: 'reject', reason: 'duplicate', detail: why };
+    // One position per symbol: the trader neither adds to it (position_open) nor opens
+    // against it (opposite_position: in one-way mode that would reduce it; exits are
+    // harvest_brain's). Neither is a duplicate of an earlier signal.
+    if (p.side === want) {
+      return { kind: 'reject', reason: 'position_open', detail: `${s.symbol} already has an open ${p.side} position (qty ${p.qty}); a ${s.side} signal would add to it` };
+    }
+    return { kind: 'reject', reason: 'opposite_position', detail: `${s.symbol} has an open ${p.side} position (qty ${p.qty}); the trader opens no entry against it (exits are harvest_brain's)` };
   }
   if (i.sentInBatch) {
     return { kind: 'reject', reason: 'duplicate', detail: `an entry for ${s.symbol} was already sent in this batch` };
