@@ -199,7 +199,12 @@ export class StageRunner {
       this.lease = new SingletonLease({ redis: this.d.writer, key: this.d.names.lease(s.name), holder: this.consumer, ttlMs: this.d.lease.ttlMs });
       this.standbySince = Date.now();
       await this.leaseStep();
-      if (this.leaseHeld) await this.startStage();
+      if (this.leaseHeld) {
+        // Beat as the holder at once (status `starting`): a stage's start can take a while
+        // (loading an exchange), and a lease with no heartbeat reads as ENGINE_CONTENDED.
+        await this.safeBeat(true);
+        await this.startStage();
+      }
       this.scheduleLease();
     } else await this.startStage();
     await this.safeBeat();
