@@ -167,10 +167,6 @@ export class StageRunner {
 
   async start(): Promise<void> {
     const s = this.stage;
-    // Its own group and the pipeline groups of what it writes, at 0 when new (topology.ts):
-    // whichever process starts first, no entry is written before its group exists.
-    const created = await ensureGroups(this.d.writer, this.d.names, groupsFor(s.name, isConsumer(s) ? s.input : undefined));
-    if (created.length) this.log.info('consumer groups created at 0: entries already in their streams will be delivered', { groups: created.join(', ') });
     if (isConsumer(s)) {
       this.blocking = new Redis(this.d.redisUrl, {
         ...redisOptions({ url: this.d.redisUrl, tls: this.d.tls, role: 'worker', name: `qt:${s.name}:block` }),
@@ -203,14 +199,31 @@ export class StageRunner {
         // Beat as the holder at once (status `starting`): a stage's start can take a while
         // (loading an exchange), and a lease with no heartbeat reads as ENGINE_CONTENDED.
         await this.safeBeat(true);
+        await this.createGroups();
         await this.startStage();
       }
       this.scheduleLease();
-    } else await this.startStage();
+    } else {
+      // Beat (`starting`) before creating the groups: tools that see a group on an empty
+      // stream then also see its producer starting, not a starving group.
+      await this.safeBeat();
+      await this.createGroups();
+      await this.startStage();
+    }
     await this.safeBeat();
     this.beatTimer = setInterval(() => void this.safeBeat(), this.d.heartbeatMs);
     this.beatTimer.unref();
     this.loop = isConsumer(s) ? this.consumeLoop(s) : this.tickLoop(s);
+  }
+
+  /**
+   * Its own group and the pipeline groups of what it writes, at 0 when new (topology.ts):
+   * whichever process starts first, no entry is written before its group exists.
+   */
+  private async createGroups(): Promise<void> {
+    const s = this.stage;
+    const created = await ensureGroups(this.d.writer, this.d.names, groupsFor(s.name, isConsumer(s) ? s.input : undefined));
+    if (created.length) this.log.info('consumer groups created at 0: entries already in their streams will be delivered', { groups: created.join(', ') });
   }
 
   private async startStage(): Promise<void> {
@@ -272,6 +285,7 @@ export class StageRunner {
     if (this.halt.stopped) return false;
     if (!this.stageStarted) {
       try {
+        await this.createGroups();
         await this.startStage();
       } catch (e) {
         this.hb.fail(errorMessage(e));
