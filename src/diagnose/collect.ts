@@ -288,7 +288,7 @@ async function nothingUnder(rd: Reader, names: Names): Promise<BlindSpot> {
       (found.length ? `; prefixes with streams here: ${found.slice(0, 5).map((p) => `${p} (${counts.get(p)} streams)`).join(', ')}${close ? ` — did you mean \`${best}\`?` : ''}`
         : complete ? '; this Redis (this database) holds no stream at all' : '') +
       (complete ? '' : ` (looked at the first ${PREFIX_SCAN_PAGES * 1000} keys only)`),
-    fix: found.length ? `set QT_PREFIX (or --prefix) to the deployment's prefix${close ? `: --prefix ${best}` : ''}` : 'point QT_REDIS_URL at the Redis (and database) the pipeline uses, or start the pipeline',
+    fix: found.length ? `set QT_PREFIX (or --prefix) to the deployment's prefix${close ? `: --prefix ${best}` : ''}` : 'point REDIS_URL (or --redis-url) at the Redis (and database) the pipeline uses, or start the pipeline',
     prefixes_with_streams: found.slice(0, 10),
   };
 }

@@ -40,7 +40,7 @@ export function healthJson(r: Report): string {
 export function healthJsonUnknown(prefix: string, message: string, now = Date.now()): string {
   return JSON.stringify({
     generated_at: now, prefix, status: 'unknown', exit_code: 3, findings: [], unknowns: [message],
-    blind_spots: [{ what: 'redis', detail: message, fix: 'check QT_REDIS_URL, that Redis runs and this host may reach it' }],
+    blind_spots: [{ what: 'redis', detail: message, fix: 'check REDIS_URL (or --redis-url), that Redis runs and this host may reach it' }],
   });
 }
 
