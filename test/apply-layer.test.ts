@@ -5,7 +5,7 @@ import type { Names } from '../src/contract/names.js';
 import { DEFAULT_POLICY, policyToHash, type Policy, type PositionState } from '../src/contract/state.js';
 import { StageRunner } from '../src/engine/runtime/stage-runner.js';
 import { createApplyLayer } from '../src/engine/stages/apply-layer.js';
-import { approvalOf, runGates, type ApplyView } from '../src/engine/stages/gates.js';
+import { approvalOf, capExit, runGates, type ApplyView } from '../src/engine/stages/gates.js';
 import { PolicyCache } from '../src/engine/state/policy.js';
 import { OpenPositionCache, scanOpenPositions } from '../src/engine/state/positions.js';
 import { createLogger } from '../src/log.js';
@@ -29,6 +29,15 @@ function view(over: Partial<ApplyView> = {}): ApplyView {
 const nPositions = (n: number) => new Map(Array.from({ length: n }, (_, i) => [`S${i}USDT`, pos(`S${i}USDT`)]));
 
 describe('apply_layer gates', () => {
+  it('apply layer never approves an exit of 0: nothing left to close is no_position', () => {
+    const exit = plan({ action: 'CLOSE', side: 'SELL', reduceOnly: true, qty: 0.5 });
+    const v = view({ positions: new Map([['BTCUSDT', pos('BTCUSDT', { qty: 0.5 })]]) });
+    v.pending.push(approvalOf(exit, v)); // an exit of the whole position already approved
+    expect(capExit(plan({ plan_id: 'pl-2', action: 'CLOSE', side: 'SELL', reduceOnly: true, qty: 0.5 }), v)).toMatchObject({ ok: false, reason: 'no_position' });
+    expect(capExit(exit, view())).toMatchObject({ ok: false, reason: 'no_position' });
+    expect(capExit(exit, view({ positions: new Map([['BTCUSDT', pos('BTCUSDT', { qty: 0.2 })]]) }))).toMatchObject({ ok: true, plan: { qty: 0.2, action: 'CLOSE' } });
+  });
+
   it('apply layer approves an entry that passes every gate', () => {
     expect(runGates(plan(), view())).toEqual({ ok: true, plan: plan() });
   });

@@ -246,7 +246,9 @@ export function runGates(plan: ApplyPlan, v: ApplyView, gates: Gate[] = GATES): 
 
 export function capExit(plan: ApplyPlan, v: ApplyView): ApplyDecision {
   const closable = closableQty(v, plan.symbol);
-  const pos = v.positions.get(plan.symbol)!;
+  const pos = v.positions.get(plan.symbol);
+  // Nothing left to close (the position went, or approved exits cover it): never approve a 0 qty.
+  if (!pos || !(closable > 0)) return { ok: false, reason: 'no_position', detail: `${plan.symbol}: nothing left to close (open ${pos?.qty ?? 0}, closable ${closable})`, gate: 'exit_capped' };
   if (plan.qty < closable) return { ok: true, plan };
   const capped = plan.qty > closable ? `qty ${plan.qty} capped at open ${closable}` : undefined;
   const qty = closable;
