@@ -7,6 +7,7 @@
 import type { ExchangeState } from './findings-exchange.js';
 import type { FindingCode, Mode, Severity, Status } from '../contract/codes.js';
 import type { GroupTrend } from './trend.js';
+import type { ReplayReport } from '../engine/replay-report.js';
 import type { SilentEvidence } from './service-input.js';
 
 export interface Finding {
@@ -274,26 +275,8 @@ export interface PipelineSnapshot {
   replay?: ReplaySummary | null;
 }
 
-/** A replay's run report as stored (src/engine/replay-report.ts `ReplayReport`, plus `finished`). */
-export interface ReplaySummary {
-  symbols: string[];
-  from: number;
-  to: number;
-  speed: number;
-  signals: number;
-  trades: number;
-  wins: number;
-  win_rate: number | null;
-  realized_pnl_usd: number;
-  fees_usd: number;
-  net_pnl_usd: number;
-  max_drawdown_usd: number;
-  max_drawdown_pct: number;
-  open_positions: number;
-  models: { model: string; votes: number; hits: number; hit_rate: number | null }[];
-  generated_at: number;
-  finished?: boolean;
-}
+/** A replay's run report as stored under `{prefix}:replay:report` (the engine's `ReplayReport`, plus `finished`). */
+export type ReplaySummary = ReplayReport & { finished?: boolean };
 
 /** One thing the check could not see: what, why, and what would let it see. */
 export interface BlindSpot {
