@@ -261,7 +261,7 @@ export const PREFIX_SCAN_PAGES = 200;
 
 /**
  * Nothing at all under the prefix: unknown, never OK. Names the prefixes of this Redis that
- * do hold streams (`*:stream:*` keys, SCAN … TYPE stream, at most PREFIX_SCAN_PAGES pages), closest
+ * do hold streams (the stream keys of every prefix (Names.anyStreamPattern), SCAN … TYPE stream, at most PREFIX_SCAN_PAGES pages), closest
  * first, so a typo (`quantom`) gets "did you mean `quantum`?".
  */
 async function nothingUnder(rd: Reader, names: Names): Promise<BlindSpot> {
