@@ -31,6 +31,9 @@ export function engineContendedFindings(snap: PipelineSnapshot): Finding[] {
         evidence: { stage: l.stage, lease: l.key, lease_holder: l.holder, lease_pttl_ms: l.pttl_ms, heartbeat_owner: o, heartbeat_status: s.status },
         fix: `stop one of the two engines on prefix ${snap.prefix} (the one at ${o} if it runs a qt without leases); run a second engine only as a standby of the same version`,
       });
+    } else if (!s && l.beat_owner === l.holder) {
+      // the holder's first beat came after the key scan: it beats as the holder
+      continue;
     } else if (!s || s.status === 'down' || s.status === 'standby' || s.status === 'stopping' || o !== l.holder) {
       out.push({
         code: 'ENGINE_CONTENDED', severity: 'warn', subject: l.stage,

@@ -185,6 +185,11 @@ export interface LeaseInfo {
   holder: string;
   /** ms left unless renewed (PTTL; -1 no TTL, null unknown) */
   pttl_ms: number | null;
+  /**
+   * `{host}:{pid}` of the stage's heartbeat read right after the lease (null: none). A holder
+   * beats just after it takes the lease, so the key scan can predate its first beat.
+   */
+  beat_owner?: string | null;
 }
 
 export interface PositionRow {

@@ -10,7 +10,8 @@ import { Names } from '../../src/contract/names.js';
 import { collectSnapshot } from '../../src/diagnose/collect.js';
 import { buildReport } from '../../src/diagnose/report.js';
 import { DEFAULT_THRESHOLDS } from '../../src/diagnose/thresholds.js';
-import type { Finding } from '../../src/diagnose/read-model.js';
+import type { Finding, PipelineSnapshot } from '../../src/diagnose/read-model.js';
+import { engineContendedFindings } from '../../src/diagnose/findings-leases.js';
 import { closeAll, testRedis, testRedisUrl, uniquePrefix } from '../helpers/redis.js';
 
 afterAll(closeAll);
@@ -57,6 +58,13 @@ describe('ENGINE_CONTENDED', () => {
     const fs = await contended(names);
     expect(fs.map((f) => [f.severity, f.subject]).sort()).toEqual([['warn', 'harvest_brain'], ['warn', 'reconciler']]);
     expect(fs.find((f) => f.subject === 'harvest_brain')!.message).toMatch(/held by h9:900, which does not beat as its holder \(no heartbeat\)/);
+  });
+
+  it('nothing when the holder\'s first beat came after the key scan (read again right after the lease)', () => {
+    const snap = (beat_owner: string | null) => ({ prefix: 'p', services: [], leases: [{ stage: 'verify_ensemble', key: 'p:lease:verify_ensemble', holder: 'h1:100', pttl_ms: 3979, beat_owner }] }) as unknown as PipelineSnapshot;
+    expect(engineContendedFindings(snap('h1:100'))).toEqual([]);
+    expect(engineContendedFindings(snap(null)).map((f) => f.severity)).toEqual(['warn']);
+    expect(engineContendedFindings(snap('h2:200')).map((f) => f.severity)).toEqual(['warn']);
   });
 
   it('info when a second engine waits as standby; a standby mark older than a minute is ignored', async () => {
