@@ -107,6 +107,9 @@ describe('exchange faults (paper exchange, and Binance through ccxt against the 
         QT_MAX_DELIVERIES: '50', QT_SYMBOLS: SYMBOLS.join(','),
         // the fake's lookups do not lag here: a short window of "does not exist" before a resend keeps the run short
         QT_ORDER_LOOKUP_MS: '600',
+        // plans queue behind injected 10 s timeouts for minutes in the long run: this test is about
+        // faults, not entry age (test/stale-entries.test.ts is), so approvals must not expire here
+        QT_ENTRY_MAX_AGE_MS: '3600000',
       },
     });
     const names = config.names;

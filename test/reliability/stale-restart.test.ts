@@ -116,6 +116,8 @@ describe.runIf(existsSync('dist/cli.js'))('stale entries and first starts, with 
     // The producer starts first (systemd order is not guaranteed): it creates its consumer's group.
     const trader = procs.stage('autonomous_trader');
     await waitFor(async () => (await r.hget(names.service('autonomous_trader'), 'pid')) === String(trader.pid), 60000, 'autonomous_trader up');
+    // (it beats first, then creates the groups: wait for the group, not for a moment)
+    await waitFor(async () => ((await r.xinfo('GROUPS', names.stream('trade.intent'))) as unknown[]).length > 0, 60000, 'the intent_bridge group');
     const groups = ((await r.xinfo('GROUPS', names.stream('trade.intent'))) as unknown[][]).map((g) => fieldsFromArray(g.map(String)));
     expect(groups).toMatchObject([{ name: 'intent_bridge', 'last-delivered-id': '0-0', lag: '5' }]);
 
