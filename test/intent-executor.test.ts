@@ -32,7 +32,7 @@ function makePaper(names: Names): PaperExchange {
 }
 
 async function startExecutor(names: Names, exchange: Exchange, opts: { createGroup?: boolean; consumer?: string; batchSize?: number } = {}): Promise<StageRunner> {
-  const stage = createIntentExecutor({ exchange, names, mode: 'PAPER', settlePollMs: 10 });
+  const stage = createIntentExecutor({ exchange, names, mode: 'PAPER', settlePollMs: 10, maxDeliveries: 5 });
   const runner = new StageRunner(stage, {
     redisUrl: testRedisUrl(),
     names,
@@ -383,5 +383,49 @@ describe('intent_executor', () => {
     expect(await redis.lrange(names.paperOrderLog(), 0, -1)).toEqual([clientOrderIdFor(d.message.plan_id)]);
     expect(await redis.hget(names.position('BTCUSDT'), 'qty')).toBe('0.002');
     expect(await redis.hget(names.ledger('BTCUSDT'), 'trades')).toBe('1');
+  });
+});
+
+describe('executor entries delivered past QT_MAX_DELIVERIES (crashes mid-batch)', () => {
+  /** Puts the approval in a dead consumer's pending list with `times` deliveries. */
+  async function deliveredOften(names: Names, p: ApplyApproved, times: number): Promise<void> {
+    const key = names.stream('apply.approved');
+    await redis.xgroup('CREATE', key, 'intent_executor', '0', 'MKSTREAM');
+    await approve(names, p);
+    const r = (await redis.xreadgroup('GROUP', 'intent_executor', 'dead:1', 'COUNT', 1, 'STREAMS', key, '>')) as [string, [string, string[]][]][];
+    const id = r[0]![1][0]![0];
+    for (let i = 1; i < times; i++) await redis.xclaim(key, 'intent_executor', 'dead:1', 0, id);
+  }
+
+  it('books the fill of an order an earlier delivery sent, instead of dead-lettering the entry', async () => {
+    const names = testNames(uniquePrefix('exec'));
+    const paper = makePaper(names);
+    await setMark(names, 'BTCUSDT', 60000);
+    const p = plan();
+    const cid = clientOrderIdFor(p.plan_id);
+    await deliveredOften(names, p, 7);
+    // an earlier incarnation marked the order and sent it, then died before committing
+    await redis.hset(names.order(cid), { status: 'PENDING', plan_id: p.plan_id, symbol: 'BTCUSDT', client_order_id: cid });
+    await paper.submitMarketOrder({ symbol: 'BTCUSDT', side: 'BUY', qty: 0.002, reduceOnly: false, clientOrderId: cid, leverage: 10 });
+    await startExecutor(names, paper);
+    const res = await waitFor(async () => (await results(names))[0], 20000, 'the result');
+    expect(res).toMatchObject({ executed: true, client_order_id: cid });
+    expect(await redis.xlen(names.stream('dead.letter'))).toBe(0);
+    expect(await redis.llen(names.paperOrderLog())).toBe(1);
+    expect(await redis.hget(names.position('BTCUSDT'), 'qty')).toBe('0.002');
+  });
+
+  it('refuses one whose order the exchange does not have, and sends nothing', async () => {
+    const names = testNames(uniquePrefix('exec'));
+    const paper = makePaper(names);
+    await setMark(names, 'BTCUSDT', 60000);
+    const p = plan();
+    await deliveredOften(names, p, 7);
+    await startExecutor(names, paper);
+    const res = await waitFor(async () => (await results(names))[0], 20000, 'the result');
+    expect(res).toMatchObject({ executed: false, reason: 'exchange_unavailable' });
+    expect(res.detail).toMatch(/delivered 8 times without being settled \(max 5\)/); // 7 + the reclaim
+    expect(await redis.xlen(names.stream('dead.letter'))).toBe(0);
+    expect(await redis.llen(names.paperOrderLog())).toBe(0);
   });
 });

@@ -559,7 +559,7 @@ export class StageRunner {
         trimmed.push(e.id); // deleted/trimmed while pending: nothing to process
         continue;
       }
-      if (e.deliveries > this.d.maxDeliveries) {
+      if (e.deliveries > this.d.maxDeliveries && !s.resolvesRedelivery) {
         dead.push({ id: e.id, error: `delivered ${e.deliveries} times without being processed (poison message; max ${this.d.maxDeliveries})`, payload: e.fields });
         continue;
       }

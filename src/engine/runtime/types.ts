@@ -88,6 +88,14 @@ export interface ConsumerStage<S extends StreamName = StreamName, P = unknown> {
    * `degraded` with the reason (the executor: a 418 ban / 429 Retry-After of the exchange).
    */
   holdUntil?(ctx: StageContext): Promise<{ until: number; reason: string } | null>;
+  /**
+   * Optional: the stage settles an entry itself however often it was delivered (it is
+   * idempotent by its own records, as the executor is by its order keys). The runner then
+   * never dead-letters it for its delivery count alone; it passes `deliveries` and the
+   * stage decides. Without this, an entry past QT_MAX_DELIVERIES is a poison dead letter,
+   * which for the executor could drop an order that an earlier delivery already sent.
+   */
+  resolvesRedelivery?: boolean;
   /** Called once the batch is committed (caches, in-memory state). */
   committed?(outcomes: Outcome[], ctx: StageContext): void;
   /** Starts/stops resources (exchange connections). */

@@ -46,6 +46,8 @@ export interface IntentExecutorOptions {
   mode: string;
   /** The stage starts/stops the exchange (when it created it itself). */
   ownsExchange?: boolean;
+  /** QT_MAX_DELIVERIES: past it, an entry whose order the exchange does not have is refused, not sent. */
+  maxDeliveries?: number;
   /** How long an acknowledged order that is not final yet (NEW, PARTIALLY_FILLED) is polled before the entry is retried later, ms (default 10 s). */
   settleWindowMs?: number;
   /**
@@ -404,6 +406,12 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
         // Nothing was sent for this plan: an expired entry, or an old exit the position no longer takes, stops here.
         const aged = batch.aged.get(cid);
         if (aged) return refuse(plan, cid, aged, ctx);
+        // Delivered too often without being settled (crashes mid-batch): the lookup above found
+        // no order, so none exists; refuse it instead of sending now (never a poison dead letter
+        // that could drop an order an earlier delivery sent: resolvesRedelivery).
+        if (o.maxDeliveries !== undefined && d.deliveries > o.maxDeliveries) {
+          return refuse(plan, cid, { reason: 'exchange_unavailable', detail: `delivered ${d.deliveries} times without being settled (max ${o.maxDeliveries}); the exchange has no order ${cid}: not sent` }, ctx);
+        }
         const rules = exchange.rules(plan.symbol);
         const open = batch.openQty.get(cid);
         const want = open !== undefined ? Math.min(plan.qty, open) : plan.qty;
@@ -429,6 +437,8 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
       return filled(plan, cid, ack, ctx);
     },
 
+    resolvesRedelivery: true,
+
     async holdUntil() {
       return (await exchange.limitedUntil?.()) ?? null;
     },
@@ -452,9 +462,9 @@ export async function intentExecutorFromDeps(deps: EngineDeps): Promise<Consumer
   const lookupWindowMs = (x: Exchange) => (x.name === 'paper' ? 0 : deps.config.orderLookupMs);
   if (deps.exchange) {
     const x = deps.exchange as Exchange;
-    return createIntentExecutor({ exchange: x, names: deps.config.names, mode: deps.mode, streamMaxLen: deps.config.runtime.streamMaxLen, lookupWindowMs: lookupWindowMs(x), policy });
+    return createIntentExecutor({ exchange: x, names: deps.config.names, mode: deps.mode, streamMaxLen: deps.config.runtime.streamMaxLen, lookupWindowMs: lookupWindowMs(x), policy, maxDeliveries: deps.config.runtime.maxDeliveries });
   }
   const { createExchange } = await import('../exchange/index.js');
   const exchange = await createExchange(deps.config, deps.writer, deps.log);
-  return createIntentExecutor({ exchange, names: deps.config.names, mode: deps.mode, ownsExchange: true, streamMaxLen: deps.config.runtime.streamMaxLen, lookupWindowMs: lookupWindowMs(exchange), policy });
+  return createIntentExecutor({ exchange, names: deps.config.names, mode: deps.mode, ownsExchange: true, streamMaxLen: deps.config.runtime.streamMaxLen, lookupWindowMs: lookupWindowMs(exchange), policy, maxDeliveries: deps.config.runtime.maxDeliveries });
 }
