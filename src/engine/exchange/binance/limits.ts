@@ -65,7 +65,10 @@ export class ExchangeLimits {
   private readAt = 0;
   private readonly writes = new Set<Promise<unknown>>();
 
-  constructor(private readonly o: ExchangeLimitsOptions = {}) {}
+  /** @throws Error when a shared Redis is given without its key (the key comes only from Names). */
+  constructor(private readonly o: ExchangeLimitsOptions = {}) {
+    if (o.redis && !o.key) throw new Error('ExchangeLimits: a shared Redis needs its key (names.exchangeLimits())');
+  }
 
   /** Whether a request may go out now: null, or why and until when. Reads the shared state at most every `refreshMs`. */
   async hold(now = Date.now()): Promise<Hold | null> {
@@ -133,7 +136,7 @@ export class ExchangeLimits {
   }
 
   private key(): string {
-    return this.o.key ?? 'quantum:exchange:limits';
+    return this.o.key!;
   }
 
   private write(lua: string, argv: string[]): void {
