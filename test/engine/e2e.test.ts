@@ -95,3 +95,48 @@ describe('engine on the paper exchange', () => {
     expect(hb.mode).toBe('PAPER');
   });
 });
+
+describe('an intent that reaches the bridge twice', () => {
+  // A producer that writes an intent again after a lost XADD reply (the write happened; the
+  // reply did not arrive: REDIS-STREAMS-FACTS.md, "XADD is not idempotent") delivers it twice.
+  // The plan id is derived from the intent id, so the second becomes the same plan and is
+  // refused `duplicate`; one order reaches the exchange.
+  it('is one plan and one exchange order, the second a counted duplicate, even seconds apart', async () => {
+    const r = testRedis();
+    const prefix = uniquePrefix('dup');
+    const config = loadConfig({
+      env: { REDIS_URL: testRedisUrl(), QT_PREFIX: prefix, QT_MARKET_TICK_MS: '100', QT_HEARTBEAT_MS: '500', QT_BLOCK_MS: '200', QT_LOG_LEVEL: 'silent' },
+    });
+    const names = config.names;
+    let release!: () => void;
+    const until = new Promise<void>((res) => (release = res));
+    const daemon = runDaemon(config, { until, quietSummary: true, stages: 'market,intent_bridge,apply_layer,intent_executor' });
+    const intent = { intent_id: `dup-${prefix}`, ts: String(Date.now()), intent_type: 'MANUAL', symbol: 'BTCUSDT', action: 'BUY', source: 'op', position_usd: '300', leverage: '2' };
+    try {
+      await waitFor(async () => (await r.hget(names.price('BTCUSDT'), 'mark')) !== null, 60000, 'a BTCUSDT mark');
+      await r.xadd(names.stream('trade.intent'), '*', ...Object.entries(intent).flat());
+      await waitFor(async () => (await entries(r, names.stream('apply.result'))).length >= 1, 60000, 'the first result');
+      // the same intent again, after the first was executed
+      await r.xadd(names.stream('trade.intent'), '*', ...Object.entries(intent).flat());
+      await waitFor(async () => {
+        const m = await metricSums(r, names, 'intent_executor');
+        const a = await metricSums(r, names, 'apply_layer');
+        return (m['rej:duplicate'] ?? 0) + (a['rej:duplicate'] ?? 0) >= 1;
+      }, 60000, 'the second refused as duplicate');
+    } finally {
+      release();
+      expect(await daemon).toBe(0);
+    }
+    const plans = await entries(r, names.stream('apply.plan'));
+    expect(plans.length).toBe(2);
+    expect(plans[0]!.plan_id).toBe(plans[1]!.plan_id);
+    const orders = await r.lrange(names.paperOrderLog(), 0, -1);
+    expect(orders.length).toBe(1);
+    const executed = (await entries(r, names.stream('apply.result'))).filter((x) => x.executed === 'true');
+    expect(executed.length).toBe(1);
+    for (const stage of ['intent_bridge', 'apply_layer', 'intent_executor']) {
+      const m = await metricSums(r, names, stage);
+      expect((m.out ?? 0) + (m.rejected ?? 0) + (m.dead ?? 0), `${stage} in = out + rejected + dead`).toBe(m.in);
+    }
+  });
+});

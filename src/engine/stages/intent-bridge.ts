@@ -3,7 +3,7 @@
  * decision is `decideBridge` (pure); this file only loads what a batch needs — the
  * policy, the batch's prices and, for exits, positions — in one pipelined round trip.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Policy, PositionState, PriceState } from '../../contract/state.js';
 import type { Names } from '../../contract/names.js';
 import type { MarketRules } from '../exchange/types.js';
@@ -19,8 +19,21 @@ export interface IntentBridgeOptions {
   names: Names;
   rules: (symbol: string) => MarketRules | undefined;
   policy: PolicyCache;
-  /** New plan ids (default: `pl-` + a random UUID). */
-  newPlanId?: () => string;
+  /** The plan id of an intent (default: planIdFor, derived from the intent id). */
+  newPlanId?: (intentId: string) => string;
+}
+
+/**
+ * The plan id of an intent: `pl-` + the first 24 hex digits of SHA-256(intent_id).
+ * Deterministic, so an intent that reaches the bridge twice (a producer that writes it
+ * again after a lost XADD reply, a replayed stream) becomes the same plan: the apply
+ * layer's permit and the executor's order key (`{prefix}:order:{client_order_id}`, the
+ * client order id being derived from the plan id) then refuse the second as `duplicate`
+ * and no second order is sent. A random id per handling would trade twice.
+ * Shape: `pl-` + 24 lowercase hex (27 chars; `qt-` + it fits Binance's 36-char client id).
+ */
+export function planIdFor(intentId: string): string {
+  return `pl-${createHash('sha256').update(intentId).digest('hex').slice(0, 24)}`;
 }
 
 export interface BridgePrepared {
@@ -36,7 +49,7 @@ export function isExitIntent(i: TradeIntent): boolean {
 }
 
 export function createIntentBridge(o: IntentBridgeOptions): ConsumerStage<'trade.intent', BridgePrepared> {
-  const newPlanId = o.newPlanId ?? (() => `pl-${randomUUID()}`);
+  const newPlanId = o.newPlanId ?? planIdFor;
   return {
     name: 'intent_bridge',
     input: 'trade.intent',
@@ -73,7 +86,7 @@ export function createIntentBridge(o: IntentBridgeOptions): ConsumerStage<'trade
         price: prep.prices.get(intent.symbol),
         position: prep.positions.get(intent.symbol),
         now: ctx.now(),
-        planId: newPlanId(),
+        planId: newPlanId(intent.intent_id),
       });
       if (!decision.ok) return reject(decision.reason, decision.detail, { symbol: intent.symbol, refId: intent.intent_id });
       if (decision.upsized) ctx.log.debug('upsized to the smallest valid quantity', { symbol: intent.symbol, detail: decision.upsized });
