@@ -214,6 +214,22 @@ describe('binance adapter: protective conditional orders', () => {
     expect(await ex.fetchOpenConditionalOrders('BTCUSDT')).toHaveLength(1);
   });
 
+  it('a lookup can lag the placement (-2013 for a while): null first, then found; the all-symbols open list costs weight 40, one symbol 1', async () => {
+    await open('BUY');
+    fake.algo.lookupLagMs = 600;
+    const req = stop();
+    await ex.placeConditionalOrder(req);
+    expect(await ex.fetchConditionalOrder('BTCUSDT', req.clientAlgoId)).toBeNull();
+    expect(await waitFor(() => ex.fetchConditionalOrder('BTCUSDT', req.clientAlgoId), 5000, 'visible')).toMatchObject({ status: 'NEW' });
+    // the fake's weight counter restarts each minute (X-MBX-USED-WEIGHT-1M): measure away from a minute's end
+    await waitFor(() => Date.now() % 60_000 < 55_000, 10_000, 'not at the end of a minute');
+    const w0 = fake.faults.usedWeight;
+    await ex.fetchOpenConditionalOrders('BTCUSDT');
+    const w1 = fake.faults.usedWeight;
+    await ex.fetchOpenConditionalOrders();
+    expect([w1 - w0, fake.faults.usedWeight - w1]).toEqual([1, 40]);
+  });
+
   it('the mark crossing a SELL stop fires it: a normal order with a new id closes the whole long; the exchange position and the adapter agree (none)', async () => {
     await open('BUY', 0.003);
     const req = stop({ stopPrice: 95000 });

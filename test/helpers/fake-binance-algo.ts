@@ -79,6 +79,12 @@ export class FakeBinanceAlgo {
    * (User Data Streams, "Event: Algo Order Update"); 0: FINISHED at once.
    */
   triggeredForMs = 0;
+  /**
+   * A lookup (GET /fapi/v1/algoOrder) of an order younger than this answers -2013, as
+   * normal orders can (ccxt#1786, nautilus_trader#4215); not documented for the Algo
+   * Service either way, so a test can play it. 0: visible at once.
+   */
+  lookupLagMs = 0;
   /** Algo orders that fired, in order (for the tests' checks). */
   readonly fired: { algoId: number; orderId: string | undefined; status: string }[] = [];
   private nextAlgoId = 3_000_000_000_001;
@@ -140,7 +146,8 @@ export class FakeBinanceAlgo {
   query(p: Params): Reply {
     if (!p.algoId && !p.clientAlgoId && !p.algoid && !p.clientalgoid) return err(400, -1102, "Mandatory parameter 'algoid' was not sent, was empty/null, or malformed.");
     const o = this.find(p);
-    return o ? { status: 200, body: this.view(o) } : err(400, -2013, 'Order does not exist.');
+    if (!o || Date.now() - o.createTime < this.lookupLagMs) return err(400, -2013, 'Order does not exist.');
+    return { status: 200, body: this.view(o) };
   }
 
   /**
