@@ -23,10 +23,10 @@ import { BINANCE, checkQuantityPrecision } from '../order-rules.js';
 import {
   ExchangeError, type Balance, type ConditionalOrder, type ConditionalOrderRequest, type Exchange, type ExchangePosition, type MarketRules, type OrderAck, type OrderRequest,
 } from '../types.js';
-import { algoApiOf, algoOrderParams, conditionalOrderFrom, foreignReason, type AlgoApi } from './algo.js';
+import { ConditionalOrders } from './conditional-orders.js';
 import type { Redis } from 'ioredis';
 import { createClient, type BinanceUsdm } from './ccxt-loader.js';
-import { binanceCodeOf, CANCEL_UNKNOWN_CODES, isOrderNotFound, mapBinanceError, ORDER_NOT_FOUND, TIMESTAMP_OUTSIDE_RECV_WINDOW, type ErrorContext } from './errors.js';
+import { isOrderNotFound, mapBinanceError, TIMESTAMP_OUTSIDE_RECV_WINDOW, type ErrorContext } from './errors.js';
 import { ExchangeLimits } from './limits.js';
 import { binanceHostOf, isBinanceHost } from './host.js';
 
@@ -364,102 +364,34 @@ class BinanceExchange implements Exchange {
     return { asset: 'USDT', wallet: Number.isFinite(wallet) ? wallet : 0, available: Number.isFinite(available) ? available : 0 };
   }
 
-  // ---- Conditional orders: Binance's Algo Order API (algo.ts; docs/binance.md "Protective stops on the exchange")
+  // ---- Conditional orders: Binance's Algo Order API (conditional-orders.ts; docs/binance.md "Protective stops on the exchange")
+  private readonly conditional = new ConditionalOrders({
+    client: () => this.ex,
+    rules: (symbol) => {
+      this.unified(symbol);
+      return this.markets.get(symbol)!.rules;
+    },
+    failed: (e, ctx) => this.failed(e, ctx),
+    log: () => this.log,
+  });
 
-  private algo(): AlgoApi {
-    return algoApiOf(this.ex);
+  /** See ConditionalOrders.place (POST /fapi/v1/algoOrder). */
+  placeConditionalOrder(req: ConditionalOrderRequest): Promise<ConditionalOrder> {
+    return this.conditional.place(req);
   }
 
-  /**
-   * POST /fapi/v1/algoOrder: a closePosition STOP_MARKET / TAKE_PROFIT_MARKET on the mark
-   * price (algo.ts algoOrderParams). Throws ExchangeError: `duplicate` (-4116/-20132) when
-   * the clientAlgoId rests already; -2021 when the trigger is already crossed; a timeout or
-   * 5xx is `unknownOutcome` (look it up with fetchConditionalOrder before placing again).
-   */
-  async placeConditionalOrder(req: ConditionalOrderRequest): Promise<ConditionalOrder> {
-    this.unified(req.symbol);
-    const rules = this.markets.get(req.symbol)!.rules;
-    const params = algoOrderParams(req, rules);
-    let raw: unknown;
-    try {
-      raw = await this.algo().fapiPrivatePostAlgoOrder(params);
-    } catch (e) {
-      const err = this.failed(e, { op: 'algoOrder', symbol: req.symbol, submit: true });
-      this.log.warn('binance conditional order failed', {
-        symbol: req.symbol, type: req.type, side: req.side, stop_price: params.triggerPrice, client_algo_id: req.clientAlgoId,
-        reason: err.reason, code: err.code, unknown_outcome: err.unknownOutcome, error: err.message,
-      });
-      throw err;
-    }
-    const o = conditionalOrderFrom(raw);
-    if (!o) {
-      // Accepted (HTTP 200) but not readable as the order sent: its state is unknown, look it up.
-      throw new ExchangeError(`binance algoOrder ${req.symbol}: the reply is not the conditional order sent`, 'exchange_unavailable', 'unreadable_reply', { retryable: true, unknownOutcome: true });
-    }
-    this.log.info('binance conditional order', { symbol: o.symbol, type: o.type, side: o.side, stop_price: o.stopPrice, status: o.status, algo_id: o.algoId, client_algo_id: o.clientAlgoId });
-    return o;
+  /** See ConditionalOrders.cancel (DELETE /fapi/v1/algoOrder, then its final state). */
+  cancelConditionalOrder(symbol: string, clientAlgoId: string): Promise<ConditionalOrder | null> {
+    return this.conditional.cancel(symbol, clientAlgoId);
   }
 
-  /**
-   * DELETE /fapi/v1/algoOrder by clientAlgoId, then its final state (GET). When Binance
-   * answers that it does not know the order as open (-2011: it triggered, was cancelled or
-   * never existed; freqtrade#12681), returns what fetchConditionalOrder finds (or null).
-   */
-  async cancelConditionalOrder(symbol: string, clientAlgoId: string): Promise<ConditionalOrder | null> {
-    this.unified(symbol);
-    try {
-      await this.algo().fapiPrivateDeleteAlgoOrder({ clientAlgoId });
-    } catch (e) {
-      const code = binanceCodeOf(e);
-      if (code === undefined || !CANCEL_UNKNOWN_CODES.includes(code)) throw this.failed(e, { op: 'cancel algoOrder', symbol });
-      this.log.info('binance conditional order not open at cancel: looking up its final state', { symbol, client_algo_id: clientAlgoId, code });
-    }
-    return this.fetchConditionalOrder(symbol, clientAlgoId);
+  /** See ConditionalOrders.fetch (GET /fapi/v1/algoOrder). */
+  fetchConditionalOrder(symbol: string, clientAlgoId: string): Promise<ConditionalOrder | null> {
+    return this.conditional.fetch(symbol, clientAlgoId);
   }
 
-  /** GET /fapi/v1/algoOrder by clientAlgoId, open or not; null when Binance does not know it (-2013). */
-  async fetchConditionalOrder(symbol: string, clientAlgoId: string): Promise<ConditionalOrder | null> {
-    this.unified(symbol);
-    let raw: unknown;
-    try {
-      raw = await this.algo().fapiPrivateGetAlgoOrder({ clientAlgoId });
-    } catch (e) {
-      if (binanceCodeOf(e) === ORDER_NOT_FOUND || isOrderNotFound(e)) return null;
-      throw this.failed(e, { op: 'get algoOrder', symbol });
-    }
-    const o = conditionalOrderFrom(raw);
-    if (!o) {
-      const why = raw && typeof raw === 'object' ? (foreignReason(raw as Record<string, unknown>) ?? 'no ids') : 'empty';
-      throw new ExchangeError(`binance get algoOrder ${symbol}: ${clientAlgoId} is not a protective order qt placed (${why})`, 'exchange_rejected', 'foreign_algo_order');
-    }
-    if (o.symbol !== symbol) {
-      throw new ExchangeError(`binance get algoOrder ${symbol}: ${clientAlgoId} belongs to ${o.symbol}`, 'exchange_rejected', 'foreign_algo_order');
-    }
-    return o;
-  }
-
-  /**
-   * GET /fapi/v1/openAlgoOrders (weight 1 with a symbol, 40 without): the protective orders
-   * resting now. Rows that are not closePosition STOP_MARKET / TAKE_PROFIT_MARKET on the mark
-   * price (placed by hand, say) are left out and counted in a warning.
-   */
-  async fetchOpenConditionalOrders(symbol?: string): Promise<ConditionalOrder[]> {
-    if (symbol) this.unified(symbol);
-    let raw: unknown;
-    try {
-      raw = await this.algo().fapiPrivateGetOpenAlgoOrders(symbol ? { symbol, algoType: 'CONDITIONAL' } : { algoType: 'CONDITIONAL' });
-    } catch (e) {
-      throw this.failed(e, { op: 'openAlgoOrders', symbol });
-    }
-    const rows = Array.isArray(raw) ? raw : [];
-    const out: ConditionalOrder[] = [];
-    let foreign = 0;
-    for (const r of rows) {
-      const o = conditionalOrderFrom(r);
-      if (o && o.status === 'NEW') out.push(o);
-      else if (!o) foreign++;
-    }
-    if (foreign) this.log.warn('binance open algo orders not placed by qt (not closePosition stops on the mark price) are not listed', { symbol, count: foreign });
-    return out;
+  /** See ConditionalOrders.open (GET /fapi/v1/openAlgoOrders). */
+  fetchOpenConditionalOrders(symbol?: string): Promise<ConditionalOrder[]> {
+    return this.conditional.open(symbol);
   }
 }
