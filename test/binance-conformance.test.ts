@@ -286,6 +286,30 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     await expectConsistent(g);
   }, 40_000);
 
+  it('7. a protective stop on the exchange (Algo Order API) fires on the mark while no exit stage runs: a normal order with a new id closes the position, and the engine learns it from the exchange (engine = exchange)', async () => {
+    const g = await rig({ QT_RECONCILE_POLICY: 'adopt', QT_RECONCILE_MS: '500' }, { stages: ['intent_executor', 'reconciler'] });
+    const p = plan({ qty: 0.003 });
+    const cid = await approve(g, p);
+    expect(await resultOf(g, p)).toMatchObject({ executed: 'true', client_order_id: cid, filled_qty: '0.003' });
+    await expectConsistent(g);
+    const ex = g.exchange as Required<Pick<Exchange, 'placeConditionalOrder' | 'fetchConditionalOrder' | 'fetchOpenConditionalOrders'>>;
+    const stopId = `qtp-${p.plan_id.slice(-20)}-1`;
+    const placed = await ex.placeConditionalOrder({ symbol: 'BTCUSDT', side: 'SELL', type: 'STOP_MARKET', stopPrice: 97000, clientAlgoId: stopId });
+    expect(placed.status).toBe('NEW');
+    expect(g.fake.calls.filter((c) => c.method === 'POST' && c.path === '/fapi/v1/order')).toHaveLength(1); // the entry only
+    g.fake.setPrice('BTCUSDT', 97100, { mark: 96990 }); // the mark crosses; the last price does not
+    const fired = await ex.fetchConditionalOrder('BTCUSDT', stopId);
+    expect(fired).toMatchObject({ status: 'FINISHED', algoId: placed.algoId });
+    const normal = g.fake.orders.find((o) => String(o.orderId) === fired!.triggeredOrderId)!;
+    expect(normal).toMatchObject({ side: 'SELL', reduceOnly: true, executedQty: '0.003', status: 'FILLED' });
+    expect(normal.clientOrderId).not.toBe(cid);
+    expect(g.fake.positions.has('BTCUSDT')).toBe(false);
+    // no exit stage ran: the reconciler finds the position gone on the exchange and the engine follows it
+    await waitFor(async () => (await g.r.exists(g.config.names.position('BTCUSDT'))) === 0, 10_000, 'engine position forgotten');
+    await expectConsistent(g);
+    expect(await ex.fetchOpenConditionalOrders('BTCUSDT')).toEqual([]);
+  }, 40_000);
+
   it('QT_BINANCE_BASE_URL: every fapi request went to that host (paths unchanged) and the heartbeats name it', async () => {
     const g = await rig();
     const p = plan();

@@ -101,7 +101,7 @@ export class FakeBinanceFaults {
    * "Timing security"; python-binance#60). recvWindow defaults to 5000 when not sent.
    */
   before(method: string, path: string, params: Record<string, string>, signed: boolean): { reply: Reply; retryAfterS?: number } | undefined {
-    this.weigh(path);
+    this.weigh(path, params);
     const now = Date.now();
     if (now < this.banUntil) {
       this.duringBan.push({ method, path });
@@ -131,13 +131,14 @@ export class FakeBinanceFaults {
   }
 
   /** Request weights of the endpoints the engine calls (Binance USD-M endpoint pages), default 1. */
-  private weigh(path: string): void {
+  private weigh(path: string, params: Record<string, string> = {}): void {
     const minute = Math.floor(Date.now() / 60_000);
     if (minute !== this.weightMinute) {
       this.weightMinute = minute;
       this.usedWeight = 0;
     }
-    this.usedWeight += WEIGHTS[path] ?? 1;
+    // Current All Algo Open Orders: "1 for a single symbol; 40 when the symbol parameter is omitted".
+    this.usedWeight += path === '/fapi/v1/openAlgoOrders' && !params.symbol ? 40 : (WEIGHTS[path] ?? 1);
   }
 
   /**
@@ -170,4 +171,5 @@ const WEIGHTS: Record<string, number> = {
   '/fapi/v2/account': 5,
   '/fapi/v3/account': 5,
   '/fapi/v1/userTrades': 5,
+  '/fapi/v1/allAlgoOrders': 5,
 };

@@ -11,7 +11,9 @@
  * Order identity, lost and failed replies after acceptance, partial-fill replies, lagging
  * lookups, server time and -1021, 429/418 with Retry-After and the weight header are
  * played by `faults` (fake-binance-faults.ts), each naming the Binance document or report
- * it follows.
+ * it follows. The Algo Order API (conditional orders: STOP_MARKET / TAKE_PROFIT_MARKET since
+ * 2025-12-09, -4120 on /fapi/v1/order, the trigger on the mark price) is `algo`
+ * (fake-binance-algo.ts).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -23,6 +25,7 @@ import { leverageBracketBody, maxNotionalValue } from './fake-binance-rules.js';
 import { decideFill, type PaperAccount, type PaperPosition } from '../../src/engine/exchange/paper-fill.js';
 import { ExchangeError, type MarketRules } from '../../src/engine/exchange/types.js';
 import { FakeBinanceFaults } from './fake-binance-faults.js';
+import { ALGO_ONLY_REPLY, ALGO_ONLY_TYPES, FakeBinanceAlgo } from './fake-binance-algo.js';
 
 /** Statuses of an open order: Binance refuses a client id (-4116) only while its order is open (BINANCE-USDM-RULES, Order identity). */
 const OPEN_STATUSES = new Set(['NEW', 'PARTIALLY_FILLED']);
@@ -63,6 +66,8 @@ export class FakeBinance {
   readonly calls: Call[] = [];
   /** Binance's identity, fault, clock and rate-limit behaviours (fake-binance-faults.ts). */
   readonly faults = new FakeBinanceFaults();
+  /** Binance's Algo Order API: conditional orders and their trigger (fake-binance-algo.ts). */
+  readonly algo: FakeBinanceAlgo = new FakeBinanceAlgo(this);
   readonly rules: Map<string, MarketRules> = loadMarkets();
   readonly positions = new Map<string, PaperPosition>();
   readonly orders: Order[] = [];
@@ -113,9 +118,10 @@ export class FakeBinance {
     return fetch(this.url + m[2], { ...init, headers });
   };
 
-  /** Sets a symbol's last and mark price (and optionally a fixed exchange timestamp). */
+  /** Sets a symbol's last and mark price (and optionally a fixed exchange timestamp); resting algo orders crossed by it fire. */
   setPrice(symbol: string, price: number, o: { mark?: number; time?: number } = {}): void {
     this.prices.set(symbol, { price, mark: o.mark ?? price, time: o.time });
+    this.algo.onPrice(symbol);
   }
 
   /** The next matching request fails with this HTTP status and/or Binance code. */
@@ -168,14 +174,15 @@ export class FakeBinance {
     const auth = this.checkAuth(req, raw);
     if (auth) return send(auth);
     const reply = priv(this, params);
-    const after = route === 'POST /fapi/v1/order' && reply.status === 200 ? this.faults.takeAfterAccept() : undefined;
+    const placing = route === 'POST /fapi/v1/order' || route === 'POST /fapi/v1/algoOrder';
+    const after = placing && reply.status === 200 ? this.faults.takeAfterAccept() : undefined;
     if (after?.kind === 'drop') {
       call.status = 200;
       res.socket?.destroy();
       return;
     }
     if (after?.kind === 'error') return send(err(after.status, after.code, after.msg));
-    if (after?.kind === 'partial') {
+    if (after?.kind === 'partial' && route === 'POST /fapi/v1/order') {
       const o = reply.body as Order;
       Object.assign(o, { _partialUntil: Date.now() + after.forMs, _partialQty: after.shown });
     }
@@ -230,6 +237,8 @@ export class FakeBinance {
   placeOrder(p: Params): Reply {
     const rules = this.rules.get(p.symbol ?? '');
     if (!rules) return err(400, -1121, 'Invalid symbol.');
+    // Conditional types moved to the Algo Service on 2025-12-09 (fake-binance-algo.ts).
+    if (ALGO_ONLY_TYPES.has(p.type ?? '')) return ALGO_ONLY_REPLY;
     if (p.type !== 'MARKET') return err(400, -1116, 'Invalid orderType (the fake serves MARKET only).');
     const cid = p.newClientOrderId ?? `fake-${this.nextOrderId}`;
     if (!/^[.A-Z:/a-z0-9_-]{1,36}$/.test(cid)) return err(400, -1100, "Illegal characters found in parameter 'newClientOrderId'.");
@@ -344,6 +353,11 @@ const PRIVATE: Record<string, (f: FakeBinance, p: Params) => Reply> = {
   'GET /fapi/v1/order': (f, p) => f.findOrder(p),
   // Market orders fill at once: there is never an open order to cancel.
   'DELETE /fapi/v1/order': () => err(400, -2011, 'Unknown order sent.'),
+  'POST /fapi/v1/algoOrder': (f, p) => f.algo.place(p),
+  'GET /fapi/v1/algoOrder': (f, p) => f.algo.query(p),
+  'DELETE /fapi/v1/algoOrder': (f, p) => f.algo.cancel(p),
+  'GET /fapi/v1/openAlgoOrders': (f, p) => f.algo.open(p),
+  'GET /fapi/v1/allAlgoOrders': (f, p) => f.algo.all(p),
   'GET /fapi/v2/positionRisk': (f, p) => ({ status: 200, body: f.positionRows(true).filter((r) => !p.symbol || r.symbol === p.symbol) }),
   'GET /fapi/v3/positionRisk': (f, p) => ({ status: 200, body: f.positionRows(false).filter((r) => !p.symbol || r.symbol === p.symbol) }),
   'GET /fapi/v2/account': (f) => ({ status: 200, body: f.accountBody() }),

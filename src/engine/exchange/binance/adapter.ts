@@ -20,7 +20,10 @@ import type { Logger } from '../../../log.js';
 import { parseLeverageBrackets, type LeverageBracket } from '../leverage-brackets.js';
 import { withBrackets } from '../markets.js';
 import { BINANCE, checkQuantityPrecision } from '../order-rules.js';
-import { ExchangeError, type Balance, type Exchange, type ExchangePosition, type MarketRules, type OrderAck, type OrderRequest } from '../types.js';
+import {
+  ExchangeError, type Balance, type ConditionalOrder, type ConditionalOrderRequest, type Exchange, type ExchangePosition, type MarketRules, type OrderAck, type OrderRequest,
+} from '../types.js';
+import { ConditionalOrders } from './conditional-orders.js';
 import type { Redis } from 'ioredis';
 import { createClient, type BinanceUsdm } from './ccxt-loader.js';
 import { isOrderNotFound, mapBinanceError, TIMESTAMP_OUTSIDE_RECV_WINDOW, type ErrorContext } from './errors.js';
@@ -359,5 +362,36 @@ class BinanceExchange implements Exchange {
     const wallet = Number(usdt?.walletBalance ?? b.USDT?.total ?? 0);
     const available = Number(usdt?.availableBalance ?? b.USDT?.free ?? 0);
     return { asset: 'USDT', wallet: Number.isFinite(wallet) ? wallet : 0, available: Number.isFinite(available) ? available : 0 };
+  }
+
+  // ---- Conditional orders: Binance's Algo Order API (conditional-orders.ts; docs/binance.md "Protective stops on the exchange")
+  private readonly conditional = new ConditionalOrders({
+    client: () => this.ex,
+    rules: (symbol) => {
+      this.unified(symbol);
+      return this.markets.get(symbol)!.rules;
+    },
+    failed: (e, ctx) => this.failed(e, ctx),
+    log: () => this.log,
+  });
+
+  /** See ConditionalOrders.place (POST /fapi/v1/algoOrder). */
+  placeConditionalOrder(req: ConditionalOrderRequest): Promise<ConditionalOrder> {
+    return this.conditional.place(req);
+  }
+
+  /** See ConditionalOrders.cancel (DELETE /fapi/v1/algoOrder, then its final state). */
+  cancelConditionalOrder(symbol: string, clientAlgoId: string): Promise<ConditionalOrder | null> {
+    return this.conditional.cancel(symbol, clientAlgoId);
+  }
+
+  /** See ConditionalOrders.fetch (GET /fapi/v1/algoOrder). */
+  fetchConditionalOrder(symbol: string, clientAlgoId: string): Promise<ConditionalOrder | null> {
+    return this.conditional.fetch(symbol, clientAlgoId);
+  }
+
+  /** See ConditionalOrders.open (GET /fapi/v1/openAlgoOrders). */
+  fetchOpenConditionalOrders(symbol?: string): Promise<ConditionalOrder[]> {
+    return this.conditional.open(symbol);
   }
 }

@@ -21,6 +21,8 @@ export const BINANCE_CODE_REASONS: Readonly<Record<number, ReasonCode>> = {
   [-2019]: 'insufficient_margin',
   [-2022]: 'exchange_rejected',
   [-4116]: 'duplicate',
+  // "The client algo id is duplicated" (Binance's algo error range; ccxt's table): a clientAlgoId resent while its order rests
+  [-20132]: 'duplicate',
   [-1121]: 'symbol_not_allowed',
   [-4028]: 'leverage_exceeds_max',
   // Binance's order rules (order-rules.ts REASON_OF_CODE; BINANCE-USDM-RULES.md)
@@ -51,6 +53,12 @@ export const UNKNOWN_OUTCOME_CODES: readonly number[] = [-1006, -1007];
 export const SERVER_BUSY = -1008;
 /** -1021 "Timestamp for this request is outside of the recvWindow": the clock offset must be measured again. */
 export const TIMESTAMP_OUTSIDE_RECV_WINDOW = -1021;
+/**
+ * Cancel answers: -2011 "Unknown order sent." (also a conditional order that already
+ * triggered: freqtrade#12681, ccxt#27486) and -20124 "Invalid algo id or it has been
+ * completed." mean the order is not open (any more): its final state is looked up.
+ */
+export const CANCEL_UNKNOWN_CODES: readonly number[] = [-2011, -2013, -20124];
 /** -2022 "ReduceOnly Order is rejected": the exchange has nothing to reduce in that direction (news about its state). */
 export const REDUCE_ONLY_REJECTED = -2022;
 
