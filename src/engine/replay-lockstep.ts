@@ -15,7 +15,7 @@
  *   filled at the mark of the point that caused it and every tick reads settled state.
  * - No time-based way out: a stage that is not running, refuses (another engine holds its
  *   lease) or fails keeps the replay waiting, and it says so (log and the market heartbeat's
- *   detail) every 5 s at first, then every 30 s, rather than going on and diverging.
+ *   detail) after 5 s, then every 30 s, rather than going on and diverging.
  * - Randomness is seeded: ids made during a replay come from a generator seeded by
  *   `QT_REPLAY_SEED` (`--seed`, default 1), printed in the report. Nothing else in the engine
  *   draws random numbers that change a decision (the paper exchange's retry pause only
@@ -111,6 +111,8 @@ export interface LockStepOptions {
   seed: number;
   /** The most replayed ms per wall ms (QT_REPLAY_SPEED). */
   speed: number;
+  /** How long a wait lasts before the replay says what it waits for (ms; default 5000, then every 30 s). */
+  sayAfterMs?: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -256,7 +258,7 @@ export class ReplayLockStep {
     return {
       still: (why: string) => {
         const now = Date.now();
-        if (now - since < 5000 || now - saidAt < (saidAt ? 30_000 : 0)) return;
+        if (now - since < (this.o.sayAfterMs ?? 5000) || now - saidAt < (saidAt ? 30_000 : 0)) return;
         saidAt = now;
         const detail = `replay waits at ${new Date(this.clockMs).toISOString()} for ${Math.round((now - since) / 1000)} s: ${why} (is that stage running?)`;
         log.warn(detail);
