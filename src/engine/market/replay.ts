@@ -10,8 +10,10 @@
  * The symbol comes from the file name (`XRPUSDT-perp-5m-2021-11.ohlcv.json` → XRPUSDT, the
  * leading run of capital letters and digits) unless given explicitly.
  *
- * Time: prices are stamped with the wall clock, as the live feed does, so every stage sees the
- * replayed market as "now"; the replayed time of each quote rides along as `market_ts`.
+ * Time: `qt up --market replay` plays in lock step (replay-lockstep.ts, `lockStep`): each call
+ * plays the points up to the replay clock and stamps them with their replayed time, which every
+ * stage takes as "now". Without lock step (the default of the class) prices are stamped with the
+ * `now` passed in and the replayed time rides along as `market_ts`.
  * Within a candle the price walks open → first extreme → second extreme → close (the low first
  * on a rising candle, the high first on a falling one: the order that reaches the extreme
  * nearest the open first, as backtesters commonly assume), so a stop inside a candle's range

@@ -2,7 +2,9 @@
  * market: the price feed. Every tick it asks its PriceSource for a quote per symbol and
  * writes the `price` hashes (`price`, `mark`, `ts`, `source`). The default source is the
  * embedded seeded random walk; `QT_MARKET=binance` uses Binance public market data
- * (loaded lazily). On restart the walk continues from the last written prices.
+ * (loaded lazily). On restart the walk continues from the last written prices. In a replay
+ * (QT_MARKET=replay) it does not tick on its timer: the replay's conductor ticks it once per
+ * price point, on the replay clock (replay-lockstep.ts).
  */
 import type { Config } from '../../config/config.js';
 import { formatNumber } from '../../contract/fields.js';
