@@ -22,7 +22,7 @@ export const STAGE_FACTORIES: Record<string, StageFactory> = {
     // (a run starts from its data alone), seeded signal ids.
     ...(deps.replay ? { candleMs: deps.replay.candleMs, restore: false, newSignalId: () => deps.replay!.newId('sig') } : {}),
   }),
-  autonomous_trader: (deps) => createAutonomousTraderStage({ config: deps.config }),
+  autonomous_trader: (deps) => createAutonomousTraderStage({ config: deps.config, ...(deps.replay ? { scanInBackground: false } : {}) }),
   intent_bridge: (deps) => createIntentBridge({
     names: deps.config.names,
     rules: (s) => (deps.exchange as Exchange | undefined)?.rules(s),
@@ -32,7 +32,7 @@ export const STAGE_FACTORIES: Record<string, StageFactory> = {
   apply_layer: (deps) => createApplyLayer({
     names: deps.config.names,
     policy: new PolicyCache(deps.config.names, policyFromConfig(deps.config)),
-    ...(deps.replay ? { newPermitId: () => deps.replay!.newId('pm') } : {}),
+    ...(deps.replay ? { newPermitId: () => deps.replay!.newId('pm'), scanInBackground: false } : {}),
   }),
   intent_executor: intentExecutorFromDeps,
   harvest_brain: createHarvestBrain,
