@@ -140,6 +140,10 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   const host = config.exchange === 'binance' ? ` via ${(await import('./exchange/binance/host.js')).binanceHostOf(config)}` : '';
   log.info(`qt engine up: ${mode}${host}, ${names.length} stage(s) [${names.join(', ')}], redis ${redactUrl(config.redisUrl)}, prefix ${config.prefix}`);
 
+  if (deps.replay) {
+    const missing = selectStages(undefined).filter((n) => !names.includes(n));
+    if (missing.length) log.warn(`replay: ${missing.join(', ')} not in this engine: a stage consuming the pipeline that does not run keeps the replay waiting; a timer-driven one that runs elsewhere is not in lock step (the report may then differ from run to run)`);
+  }
   const replayRun = deps.replay?.run(engine.runners, writer, config.names, log).catch((e: unknown) => log.error('replay conductor failed', { error: (e as Error).message }));
   let summary: NodeJS.Timeout | undefined;
   const consoleStop = new AbortController();
