@@ -120,6 +120,26 @@ describe('replay path and clock', () => {
     expect(src.speedCapped).toBe(false);
   });
 
+  it('in lock step, plays exactly the points up to the replay clock, stamped with their replayed time; a repeated call replays none', async () => {
+    const s = sliceSeries(loadReplayFile(REAL), Date.parse('2021-11-16T10:00Z'), Date.parse('2021-11-16T10:30Z'));
+    const src = new ReplayPriceSource([s], { speed: 1, tickMs: 50, lockStep: true });
+    const path = s.candles.flatMap((c) => candlePath(c, s.candleMs));
+    const seen: { t: number; price: number }[] = [];
+    for (let next = src.peekNext(); next !== undefined; next = src.peekNext()) {
+      const q = (await src.quotes(['XRPUSDT'], next)).get('XRPUSDT')!;
+      expect(q.ts).toBe(next);
+      expect(q.marketTs).toBe(next);
+      // a tick retried at the same clock quotes the same point again, it does not skip one
+      const again = (await src.quotes(['XRPUSDT'], next)).get('XRPUSDT')!;
+      expect(again).toEqual(q);
+      seen.push({ t: q.ts, price: q.price });
+    }
+    expect(seen).toEqual(path.map((p) => ({ t: p.t, price: p.price })));
+    expect(src.progress().finished).toBe(true);
+    // the history (for the hit rates) holds each point once, keyed by its replayed time
+    expect(src.history.get('XRPUSDT')!.map((h) => h.wall)).toEqual(path.map((p) => p.t));
+  });
+
   it('refuses two files of one symbol and a speed of 0', () => {
     const dir = mkdtempSync(join(tmpdir(), 'qt-replay-'));
     const a = join(dir, 'XRPUSDT-a.json');

@@ -7,6 +7,7 @@ interface UpArgs {
   exchange?: 'paper' | 'binance';
   market?: 'paper' | 'binance' | 'replay';
   'replay-file'?: string;
+  seed?: number;
   speed?: number;
   'replay-from'?: string;
   'replay-to'?: string;
@@ -28,6 +29,7 @@ export const up: QtCommand<UpArgs> = {
       .option('market', { choices: ['paper', 'binance', 'replay'] as const, describe: 'price feed (default: paper; replay: recorded candles)' })
       .option('replay-file', { type: 'string', describe: 'replay: candle file(s), comma list, one per symbol (ccxt OHLCV JSON or Binance klines CSV)' })
       .option('speed', { type: 'number', describe: 'replay: times real time (1 = real time)' })
+      .option('seed', { type: 'number', describe: 'replay: seed of everything random in the replay (default 1; QT_REPLAY_SEED)' })
       .option('replay-from', { type: 'string', describe: 'replay: first candle (ISO time or epoch ms)' })
       .option('replay-to', { type: 'string', describe: 'replay: stop before this candle (ISO time or epoch ms)' })
       .option('for', { type: 'string', describe: 'stop after this long (30s, 5m, 2h)' })
@@ -42,6 +44,7 @@ export const up: QtCommand<UpArgs> = {
     if (argv.market) overrides.QT_MARKET = argv.market;
     if (argv['replay-file'] !== undefined) overrides.QT_REPLAY_FILE = argv['replay-file'];
     if (argv.speed !== undefined) overrides.QT_REPLAY_SPEED = String(argv.speed);
+    if (argv.seed !== undefined) overrides.QT_REPLAY_SEED = String(argv.seed);
     if (argv['replay-from'] !== undefined) overrides.QT_REPLAY_FROM = argv['replay-from'];
     if (argv['replay-to'] !== undefined) overrides.QT_REPLAY_TO = argv['replay-to'];
     if ((argv['replay-file'] !== undefined || argv.speed !== undefined) && (argv.market ?? process.env.QT_MARKET) !== 'replay') {

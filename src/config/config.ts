@@ -26,8 +26,9 @@ export const VARIABLES = {
   QT_LIVE_CONFIRM: [C.text(), '', 'must be I_UNDERSTAND_THIS_TRADES_REAL_MONEY, together with --live, for live trading'],
   QT_MARKET: [C.oneOf(['paper', 'binance', 'replay'] as const), 'paper', 'price feed: paper (seeded random walk), binance (public market data) or replay (recorded candles, QT_REPLAY_FILE)'],
   QT_REPLAY_FILE: [C.text(true), '', 'replay: recorded candle files, comma list, one per symbol (ccxt OHLCV JSON or Binance klines CSV)'],
-  QT_REPLAY_SPEED: [C.dec(0.001, 10000000), '1', 'replay: times real time (1 = real time; 2000 plays a 5-minute candle in 0.15 s)'],
+  QT_REPLAY_SPEED: [C.dec(0.001, 10000000), '1', 'replay: at most this many times real time (1 = real time; 2000 plays a 5-minute candle in 0.15 s at most)'],
   QT_REPLAY_FROM: [C.matching(/^(\d{10,13}|\d{4}-\d\d-\d\d(T[\d:.]+Z?)?)$/, 'expected epoch ms or an ISO time like 2021-11-16T06:00Z'), '', 'replay: first candle replayed (open time, UTC)'],
+  QT_REPLAY_SEED: [C.int(0, 2147483647), '1', 'replay: seed of everything random in a replay (ids); printed in the run report'],
   QT_REPLAY_TO: [C.matching(/^(\d{10,13}|\d{4}-\d\d-\d\d(T[\d:.]+Z?)?)$/, 'expected epoch ms or an ISO time like 2021-11-16T14:00Z'), '', 'replay: replay candles opening before this time (UTC)'],
   QT_SYMBOLS: [C.symbols(), DEFAULT_SYMBOLS.join(','), 'symbols traded (comma list)'],
   QT_BATCH_SIZE: [C.int(1, 10000), '100', 'XREADGROUP COUNT per batch'],
@@ -96,7 +97,7 @@ export interface Config {
   liveConfirmed: boolean;
   market: 'paper' | 'binance' | 'replay';
   /** QT_MARKET=replay: the files (one per symbol), speed (× real time) and window (epoch ms). */
-  replay: { files: string[]; speed: number; from?: number; to?: number };
+  replay: { files: string[]; speed: number; from?: number; to?: number; seed: number };
   symbols: string[];
   runtime: {
     batchSize: number;
@@ -262,6 +263,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       speed: values.QT_REPLAY_SPEED as number,
       from: parseTime(values.QT_REPLAY_FROM as string | undefined),
       to: parseTime(values.QT_REPLAY_TO as string | undefined),
+      seed: values.QT_REPLAY_SEED as number,
     },
     symbols: values.QT_SYMBOLS as string[],
     runtime: {

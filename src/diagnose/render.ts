@@ -185,7 +185,7 @@ export class Renderer {
     if (!x) return '';
     const pct = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(1)}%`);
     return [
-      this.c.bold(`replay ${x.symbols.join(', ')} ${new Date(x.from).toISOString()} → ${new Date(x.to).toISOString()} ×${x.speed}${x.finished === false ? ' (stopped early)' : ''}`),
+      this.c.bold(`replay ${x.symbols.join(', ')} ${new Date(x.from).toISOString()} → ${new Date(x.to).toISOString()} ×${x.speed}${x.seed !== null && x.seed !== undefined ? ` seed ${x.seed}` : ''}${x.finished === false ? ' (stopped early)' : ''}`),
       `  signals ${n(x.signals)} · trades ${n(x.trades)} · win rate ${pct(x.win_rate)} · realized ${x.realized_pnl_usd.toFixed(2)} USDT · fees ${x.fees_usd.toFixed(2)} USDT · net ${x.net_pnl_usd.toFixed(2)} USDT · max drawdown ${x.max_drawdown_usd.toFixed(2)} USDT (${pct(x.max_drawdown_pct)})`,
       `  hit rates: ${x.models.map((m) => `${m.model} ${pct(m.hit_rate)} of ${m.votes}`).join(' · ') || 'none judged'}`,
       '',

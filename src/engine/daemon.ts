@@ -35,6 +35,10 @@ export interface DaemonOptions {
   metricsHost?: string;
   /** The market stage's price source, made by the caller (a replay). */
   priceSource?: PriceSource;
+  /** A replay's lock step, made by the caller (`runReplay`); with QT_MARKET=replay the daemon makes one otherwise. */
+  replay?: import('./replay-lockstep.js').ReplayLockStep;
+  /** Stop once the replay has played and settled its last point (`qt up --market replay`). */
+  stopAtReplayEnd?: boolean;
   /** Lines to log as a warning at start (the private-Redis notice of `qt up --console`). */
   notice?: string[];
 }
@@ -60,6 +64,14 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
     throw new UsageError('live trading needs both --live and QT_LIVE_CONFIRM=I_UNDERSTAND_THIS_TRADES_REAL_MONEY');
   }
   const names = selectStages(o.stages);
+  // A replay runs in lock step on its own clock, its symbols and settings in market time
+  // (replay-lockstep.ts); a live engine never does.
+  let replay: import('./replay-lockstep.js').ReplayLockStep | undefined;
+  if (config.market === 'replay') {
+    replay = o.replay ?? (await makeLockStep(config, o.priceSource));
+    config = (await import('./replay-lockstep.js')).replayConfig(config, replay);
+    o = { ...o, priceSource: replay.source };
+  }
   const withConsole = !!o.console && process.stdout.isTTY === true && process.stdin.isTTY === true;
   let logFile: WriteStream | undefined;
   if (withConsole) {
@@ -86,10 +98,10 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   for (const w of pf.warnings) log.warn(w);
 
   await ensurePolicy(writer, config.names, policyFromConfig(config));
-  const deps: EngineDeps = { config, writer, log, mode, watch: (c, n) => links.watch(c, n), priceSource: o.priceSource };
+  const deps: EngineDeps = { config, writer, log, mode, watch: (c, n) => links.watch(c, n), priceSource: o.priceSource, replay };
   if (names.some((n) => (EXCHANGE_STAGES as readonly string[]).includes(n))) {
     const { createExchange } = await import('./exchange/index.js');
-    const exchange = await createExchange(config, writer, log);
+    const exchange = await createExchange(config, writer, log, deps.replay ? { now: deps.replay.now } : {});
     // A signal while the exchange does not answer yet ends the wait (and the daemon) cleanly.
     const startup = new AbortController();
     const abort = () => startup.abort();
@@ -128,6 +140,11 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   const host = config.exchange === 'binance' ? ` via ${(await import('./exchange/binance/host.js')).binanceHostOf(config)}` : '';
   log.info(`qt engine up: ${mode}${host}, ${names.length} stage(s) [${names.join(', ')}], redis ${redactUrl(config.redisUrl)}, prefix ${config.prefix}`);
 
+  if (deps.replay) {
+    const missing = selectStages(undefined).filter((n) => !names.includes(n));
+    if (missing.length) log.warn(`replay: ${missing.join(', ')} not in this engine: a stage consuming the pipeline that does not run keeps the replay waiting; a timer-driven one that runs elsewhere is not in lock step (the report may then differ from run to run)`);
+  }
+  const replayRun = deps.replay?.run(engine.runners, writer, config.names, log).catch((e: unknown) => log.error('replay conductor failed', { error: (e as Error).message }));
   let summary: NodeJS.Timeout | undefined;
   const consoleStop = new AbortController();
   let consoleDone: Promise<unknown> | undefined;
@@ -148,6 +165,7 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
     for (const sig of STOP_SIGNALS) process.once(sig, onSig(sig));
     if (o.forMs) setTimeout(() => resolve(`--for ${o.forMs} ms elapsed`), o.forMs).unref();
     o.until?.then(() => resolve('requested'));
+    if (o.stopAtReplayEnd) deps.replay?.done.then(() => resolve('the replay has ended'));
     consoleDone?.then(() => resolve('console closed'), (e) => resolve(`console failed: ${(e as Error).message}`));
   });
   consoleStop.abort();
@@ -161,6 +179,8 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   const deadline = t0 + config.runtime.stopTimeoutMs;
   log.info(`stopping (${stop})`, { within_ms: config.runtime.stopTimeoutMs });
   links.stop();
+  deps.replay?.stop();
+  await settledBy(replayRun, Math.min(deadline - 1500, Date.now() + 1000));
   await settledBy(metrics?.close(), Math.min(deadline - 1500, Date.now() + 1000));
   const redisAnswered = await engine.stop(deadline - 1000);
   if (!(await settledBy((deps.exchange as { stop?: () => Promise<void> } | undefined)?.stop?.(), deadline - 500))) log.warn('the exchange adapter did not stop in time');
@@ -170,6 +190,14 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   if (logFile) await new Promise((r) => logFile!.end(r));
   if (withConsole) process.stderr.write(`qt: engine stopped (${stop}); its log is in .qt/engine.log\n`);
   return 0;
+}
+
+/** The lock step of a replay the daemon starts itself (`qt up --console` with QT_MARKET=replay). */
+async function makeLockStep(config: Config, source?: PriceSource): Promise<import('./replay-lockstep.js').ReplayLockStep> {
+  const { ReplayLockStep } = await import('./replay-lockstep.js');
+  const { createReplaySource, ReplayPriceSource } = await import('./market/replay.js');
+  const src = source instanceof ReplayPriceSource ? source : createReplaySource({ ...config.replay, tickMs: config.market_.tickMs });
+  return new ReplayLockStep({ source: src, seed: config.replay.seed, speed: config.replay.speed });
 }
 
 /** QUIT when Redis answers (by `deadline`), else drop the connection: never waits on a dead server. */

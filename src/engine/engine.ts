@@ -7,6 +7,7 @@ import type { Config } from '../config/config.js';
 import type { Mode } from '../contract/codes.js';
 import type { Logger } from '../log.js';
 import type { PriceSource } from './market/price-source.js';
+import type { ReplayLockStep } from './replay-lockstep.js';
 import { SINGLETON_STAGES } from '../contract/names.js';
 import { StageRunner } from './runtime/stage-runner.js';
 import { isConsumer, type AnyStage } from './runtime/types.js';
@@ -27,6 +28,11 @@ export interface EngineDeps {
   exchange?: unknown;
   /** A price source made by the caller (a replay, whose end `qt up` waits for); else the market stage picks one. */
   priceSource?: PriceSource;
+  /**
+   * Set for a replay: its clock is every stage's `now()`, and timer-driven stages tick only
+   * when its conductor ticks them (replay-lockstep.ts). Never set for a live engine.
+   */
+  replay?: ReplayLockStep;
   /** Watches each Redis connection a stage opens (the daemon's LinkMonitor). */
   watch?: (conn: Redis, name: string) => void;
 }
@@ -57,6 +63,7 @@ export class Engine {
         mode: this.deps.mode,
         log: this.deps.log,
         watch: this.deps.watch,
+        ...(this.deps.replay ? { now: this.deps.replay.now, lockStep: true } : {}),
       });
       if (c.exchange === 'binance') r.hb.exchangeHost = binanceHostOf(c);
       this.runners.push(r);

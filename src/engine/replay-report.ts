@@ -59,6 +59,10 @@ export interface ReplayReport {
   horizon_ms: number;
   models: ModelHitRate[];
   /** Every closing fill, with the replayed market time it happened at (epoch ms; null if unknown). */
+  /** The replay's seed (QT_REPLAY_SEED); null when not known. */
+  seed: number | null;
+  /** Wall time the run took (ms); null when not known. Not part of the reproducible figures. */
+  wall_ms: number | null;
   exits: { symbol: string; market_ts: number | null; side: string; qty: number; price: number; realized_pnl_usd: number }[];
   generated_at: number;
 }
@@ -77,6 +81,8 @@ export interface ReportInput {
   /** Market time after a signal at which its direction is judged (default 15 min: three 5m candles). */
   horizonMs?: number;
   now: number;
+  seed?: number;
+  wallMs?: number;
 }
 
 const round = (x: number, d = 8) => Number(x.toFixed(d));
@@ -181,6 +187,8 @@ export function buildReplayReport(i: ReportInput): ReplayReport {
     models: [...perModel.entries()]
       .sort((a, b) => a[0].localeCompare(b[0]))
       .map(([model, m]) => ({ model, votes: m.votes, hits: m.hits, hit_rate: m.votes ? round(m.hits / m.votes, 4) : null })),
+    seed: i.seed ?? null,
+    wall_ms: i.wallMs ?? null,
     exits,
     generated_at: i.now,
   };
@@ -191,7 +199,7 @@ export function formatReplayReport(r: ReplayReport): string {
   const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
   const usd = (x: number) => `${x >= 0 ? '' : '-'}${Math.abs(x).toFixed(2)} USDT`;
   const lines = [
-    `replay report: ${r.symbols.join(', ')} ${new Date(r.from).toISOString()} → ${new Date(r.to).toISOString()} at ×${r.speed}`,
+    `replay report: ${r.symbols.join(', ')} ${new Date(r.from).toISOString()} → ${new Date(r.to).toISOString()} at ×${r.speed}${r.seed !== null && r.seed !== undefined ? ` · seed ${r.seed}` : ''}${r.wall_ms !== null && r.wall_ms !== undefined ? ` · ${(r.wall_ms / 1000).toFixed(1)} s` : ''}`,
     `  signals ${r.signals} · fills ${r.fills} · trades ${r.trades} (won ${r.wins}, lost ${r.losses}) · win rate ${pct(r.win_rate)}`,
     `  realized P&L ${usd(r.realized_pnl_usd)} · fees ${usd(r.fees_usd)} · net ${usd(r.net_pnl_usd)} · max drawdown ${usd(r.max_drawdown_usd)} (${pct(r.max_drawdown_pct)}) · open positions ${r.open_positions}`,
     `  model hit rates (direction after ${Math.round(r.horizon_ms / 60000)} min of market time): ${r.models.map((m) => `${m.model} ${pct(m.hit_rate)} of ${m.votes}`).join(' · ') || 'no judged vote'}`,

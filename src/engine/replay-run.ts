@@ -1,62 +1,11 @@
 /**
- * The end of a replay: wait until the pipeline has handled everything the replay caused, then
- * build the run report from Redis (fills and signals written since the run started), store it
+ * The end of a replay (the lock step has settled its last point, replay-lockstep.ts): build the run report from Redis (fills and signals written since the run started), store it
  * under `{prefix}:replay:report` (JSON) and return it.
  */
 import type { Redis } from 'ioredis';
-import { STAGE_INPUT, type Names, type StreamName } from '../contract/names.js';
-import { replyMap } from '../redis/connect.js';
+import type { Names } from '../contract/names.js';
 import { buildReplayReport, type ReplayReport } from './replay-report.js';
 import type { ReplayPriceSource } from './market/replay.js';
-
-/** Compares two stream ids (`ms-seq`). */
-function cmpId(a: string, b: string): number {
-  const [am, as] = a.split('-').map(Number);
-  const [bm, bs] = b.split('-').map(Number);
-  return am - bm || as - bs;
-}
-
-/**
- * True when every consumer group on the pipeline's input streams has nothing waiting: no
- * pending entry and a last-delivered-id at or after the stream's last id (the invariant that
- * holds whatever XINFO's `lag` says; REDIS-STREAMS-FACTS.md).
- */
-export async function pipelineIdle(redis: Redis, names: Names): Promise<boolean> {
-  const streams = [...new Set(Object.values(STAGE_INPUT))] as StreamName[];
-  for (const s of streams) {
-    const key = names.stream(s);
-    let last: string | null = null;
-    try {
-      const info = replyMap(await redis.xinfo('STREAM', key));
-      last = info['last-generated-id'] ? String(info['last-generated-id']) : null;
-    } catch {
-      continue; // no such stream: nothing waits on it
-    }
-    const groups = (await redis.xinfo('GROUPS', key)) as unknown[];
-    for (const g of groups) {
-      const m = replyMap(g);
-      if (Number(m.pending) > 0) return false;
-      if (last && last !== '0-0' && cmpId(String(m['last-delivered-id']), last) < 0) return false;
-    }
-  }
-  return true;
-}
-
-/**
- * Waits until the pipeline is idle on two checks in a row (`everyMs` apart), or `deadlineMs`
- * passed, or `signal` aborts. Resolves true when idle was seen.
- */
-export async function waitPipelineIdle(redis: Redis, names: Names, o: { everyMs?: number; deadlineMs: number; signal?: AbortSignal }): Promise<boolean> {
-  const until = Date.now() + o.deadlineMs;
-  let quietOnce = false;
-  while (Date.now() < until && !o.signal?.aborted) {
-    const idle = await pipelineIdle(redis, names).catch(() => false);
-    if (idle && quietOnce) return true;
-    quietOnce = idle;
-    await new Promise((r) => setTimeout(r, o.everyMs ?? 500));
-  }
-  return false;
-}
 
 async function readSince(redis: Redis, key: string, startId: string, max = 200_000): Promise<Record<string, string>[]> {
   const rows: Record<string, string>[] = [];
@@ -76,7 +25,11 @@ async function readSince(redis: Redis, key: string, startId: string, max = 200_0
 }
 
 /** Builds the report of the run that started at `startMs` (epoch ms), stores it and returns it. */
-export async function writeReplayReport(redis: Redis, names: Names, source: ReplayPriceSource, o: { startMs: number; startBalanceUsd: number; now?: number }): Promise<ReplayReport> {
+/**
+ * @param o.startMs wall ms the run started (stream entries from then on are the run's)
+ * @param o.seed the replay's seed (QT_REPLAY_SEED), @param o.wallMs the run's wall time (ms), both printed
+ */
+export async function writeReplayReport(redis: Redis, names: Names, source: ReplayPriceSource, o: { startMs: number; startBalanceUsd: number; now?: number; seed?: number; wallMs?: number }): Promise<ReplayReport> {
   const startId = `${o.startMs}-0`;
   const [executions, signals] = await Promise.all([
     readSince(redis, names.stream('execution.result'), startId),
@@ -96,6 +49,8 @@ export async function writeReplayReport(redis: Redis, names: Names, source: Repl
     startBalanceUsd: o.startBalanceUsd,
     openPositions: open,
     now: o.now ?? Date.now(),
+    seed: o.seed,
+    wallMs: o.wallMs,
   });
   await redis.set(names.replayReport(), JSON.stringify({ ...report, finished: p.finished }));
   return report;

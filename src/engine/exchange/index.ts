@@ -12,9 +12,13 @@ export { PaperExchange } from './paper.js';
 export { loadMarkets } from './markets.js';
 export * from './types.js';
 
-export async function createExchange(config: Config, redis: Redis, log: Logger): Promise<Exchange> {
+/**
+ * @param o.now the paper exchange's clock (epoch ms; a replay passes its replay clock)
+ */
+export async function createExchange(config: Config, redis: Redis, log: Logger, o: { now?: () => number } = {}): Promise<Exchange> {
   if (config.exchange === 'paper') {
     return new PaperExchange({
+      now: o.now,
       redis,
       names: config.names,
       marketsFile: config.paper.marketsFile,

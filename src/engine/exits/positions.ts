@@ -69,9 +69,12 @@ export function qtyRulesOf(r: MarketRules | undefined): QtyRules {
   return { step: step > 0 ? step : 0, minQty: minQty > 0 ? minQty : 0 };
 }
 
-/** A short unique id: `{tag}-{SYMBOL}-{ms}-{random}`. */
-export function newId(tag: string, symbol: string, now: number): string {
-  return `${tag}-${symbol}-${now}-${Math.random().toString(36).slice(2, 8)}`;
+/**
+ * A short unique id: `{tag}-{SYMBOL}-{ms}-{random}`.
+ * @param random uniform in [0, 1): Math.random, or a replay's seeded generator
+ */
+export function newId(tag: string, symbol: string, now: number, random: () => number = Math.random): string {
+  return `${tag}-${symbol}-${now}-${random().toString(36).slice(2, 8).padEnd(6, '0')}`;
 }
 
 /** The rules lookup of the process's exchange, else of the shipped market snapshot. */

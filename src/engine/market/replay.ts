@@ -10,8 +10,10 @@
  * The symbol comes from the file name (`XRPUSDT-perp-5m-2021-11.ohlcv.json` → XRPUSDT, the
  * leading run of capital letters and digits) unless given explicitly.
  *
- * Time: prices are stamped with the wall clock, as the live feed does, so every stage sees the
- * replayed market as "now"; the replayed time of each quote rides along as `market_ts`.
+ * Time: `qt up --market replay` plays in lock step (replay-lockstep.ts, `lockStep`): each call
+ * plays the points up to the replay clock and stamps them with their replayed time, which every
+ * stage takes as "now". Without lock step (the default of the class) prices are stamped with the
+ * `now` passed in and the replayed time rides along as `market_ts`.
  * Within a candle the price walks open → first extreme → second extreme → close (the low first
  * on a rising candle, the high first on a falling one: the order that reaches the extreme
  * nearest the open first, as backtesters commonly assume), so a stop inside a candle's range
@@ -169,6 +171,15 @@ export interface ReplayOptions {
   speed: number;
   /** The market tick period (wall ms per `quotes()` call). */
   tickMs: number;
+  /**
+   * Lock step (what `qt up --market replay` uses; replay-lockstep.ts): `quotes(symbols, now)`
+   * plays every point up to `now`, which is the replay clock (the next point's time, from
+   * `peekNext`), and stamps each quote with its replayed time (`ts` = `market_ts`). Calling it
+   * again with the same `now` quotes the same points (a retried tick does not skip one).
+   * Without it (the default), one call advances the clock by `tickMs × speed` and quotes are
+   * stamped with the `now` passed in.
+   */
+  lockStep?: boolean;
 }
 
 /** What a replay has done so far (for the log, the report and the console). */
@@ -199,6 +210,7 @@ export class ReplayPriceSource implements PriceSource {
   private readonly end: number;
   private done = false;
   private capped = false;
+  private lockStep: boolean;
   private resolveFinished!: () => void;
   /** Resolves once the last recorded point has been quoted. */
   readonly finished: Promise<void>;
@@ -216,6 +228,7 @@ export class ReplayPriceSource implements PriceSource {
     this.start = Math.min(...series.map((s) => s.candles[0].t));
     this.end = Math.max(...[...this.paths.values()].map((p) => p[p.length - 1].t));
     this.clock = this.start - 1;
+    this.lockStep = o.lockStep === true;
     this.finished = new Promise((r) => (this.resolveFinished = r));
   }
 
@@ -241,7 +254,7 @@ export class ReplayPriceSource implements PriceSource {
       pointsDone: done,
       finished: this.done,
       speed: this.o.speed,
-      effectiveSpeed: stepMs > minPointMs ? minPointMs / this.o.tickMs : this.o.speed,
+      effectiveSpeed: !this.lockStep && stepMs > minPointMs ? minPointMs / this.o.tickMs : this.o.speed,
     };
   }
 
@@ -250,7 +263,23 @@ export class ReplayPriceSource implements PriceSource {
     return this.capped;
   }
 
+  /** Switches to lock step (see `ReplayOptions.lockStep`); the replay's conductor does this. */
+  playInLockStep(): void {
+    this.lockStep = true;
+  }
+
+  /** The replayed time (epoch ms) of the next point not yet quoted, of any symbol; undefined at the end. */
+  peekNext(): number | undefined {
+    let next = Infinity;
+    for (const [s, p] of this.paths) {
+      const i = this.idx.get(s)!;
+      if (i + 1 < p.length) next = Math.min(next, p[i + 1].t);
+    }
+    return next === Infinity ? undefined : next;
+  }
+
   async quotes(symbols: string[], now: number): Promise<Map<string, PriceQuote>> {
+    if (this.lockStep) return this.quotesAt(symbols, now);
     const out = new Map<string, PriceQuote>();
     if (this.done) return out;
     // Advance the clock, but never past the next point of any symbol by more than one point.
@@ -295,6 +324,29 @@ export class ReplayPriceSource implements PriceSource {
     }
     return out;
   }
+
+  /** Lock step: quotes every symbol at its last point at or before `at` (replayed ms), stamped with that point's time. */
+  private quotesAt(symbols: string[], at: number): Map<string, PriceQuote> {
+    const out = new Map<string, PriceQuote>();
+    if (at > this.clock) this.clock = at;
+    for (const sym of symbols) {
+      const p = this.paths.get(sym);
+      if (!p) continue;
+      const before = this.idx.get(sym)!;
+      let i = before;
+      while (i + 1 < p.length && p[i + 1].t <= this.clock) i++;
+      this.idx.set(sym, i);
+      if (i < 0) continue;
+      const pt = p[i];
+      out.set(sym, { price: pt.price, mark: pt.price, ts: pt.t, marketTs: pt.t });
+      if (i > before) this.history.get(sym)!.push({ wall: pt.t, t: pt.t, price: pt.price });
+    }
+    if (!this.done && [...this.paths].every(([s, p]) => this.idx.get(s)! >= p.length - 1)) {
+      this.done = true;
+      this.resolveFinished();
+    }
+    return out;
+  }
 }
 
 /** The replay settings a source needs (from `Config.replay` and the market tick). */
@@ -304,6 +356,7 @@ export interface ReplayConfig {
   from?: number;
   to?: number;
   tickMs: number;
+  lockStep?: boolean;
 }
 
 /**
@@ -317,5 +370,5 @@ export function createReplaySource(c: ReplayConfig): ReplayPriceSource {
     if (seen.has(s.symbol)) throw new UsageError(`QT_REPLAY_FILE: two files for ${s.symbol} (one file per symbol)`);
     seen.add(s.symbol);
   }
-  return new ReplayPriceSource(series, { speed: c.speed, tickMs: c.tickMs });
+  return new ReplayPriceSource(series, { speed: c.speed, tickMs: c.tickMs, lockStep: c.lockStep });
 }

@@ -44,7 +44,22 @@ export interface RunnerDeps {
   watch?: (conn: Redis, name: string) => void;
   /** Set for a stage that must run once per prefix: its lease TTL in ms (QT_LEASE_TTL_MS). */
   lease?: { ttlMs: number };
+  /**
+   * The stage's clock (epoch ms), `ctx.now()`; default the wall clock. A replay passes its
+   * replay clock (the replayed time of the current price point; replay-lockstep.ts).
+   */
+  now?: () => number;
+  /**
+   * Replay lock step: a timer-driven stage does not tick on its own timer; the replay
+   * conductor ticks it once per price point (`tickOnce`). Consumers are unaffected.
+   */
+  lockStep?: boolean;
 }
+
+/** The outcome of one tick driven from outside (`StageRunner.tickOnce`, replay lock step). */
+export type TickOnceResult =
+  | { ok: true; outputs: number }
+  | { ok: false; reason: string };
 
 /** A commit refused because this process no longer holds the stage's lease (fencing). */
 export class LeaseLostError extends Error {
@@ -153,7 +168,7 @@ export class StageRunner {
       names: d.names,
       redis: d.writer,
       log: this.log,
-      now: () => Date.now(),
+      now: d.now ?? (() => Date.now()),
       setStatus: (status: ServiceStatus, detail?: string) => {
         this.hb.status = status;
         this.hb.detail = detail ?? '';
@@ -213,7 +228,7 @@ export class StageRunner {
     await this.safeBeat();
     this.beatTimer = setInterval(() => void this.safeBeat(), this.d.heartbeatMs);
     this.beatTimer.unref();
-    this.loop = isConsumer(s) ? this.consumeLoop(s) : this.tickLoop(s);
+    this.loop = isConsumer(s) ? this.consumeLoop(s) : this.d.lockStep ? Promise.resolve() : this.tickLoop(s);
   }
 
   /**
@@ -663,35 +678,69 @@ export class StageRunner {
     if (c.in) this.hb.lastMsgAt = now;
   }
 
+  /**
+   * One tick and its commit (outputs, state, rejections and metrics in one transaction).
+   * @returns how many outputs it published. @throws what the tick or the commit threw.
+   */
+  private async runTick(s: TickerStage): Promise<number> {
+    const t0 = Date.now(); // metrics and rejections are filed by wall time, in replays too
+    this.inHand = { what: `the tick of ${s.name} started at ${new Date(t0).toISOString()}`, ids: [] };
+    try {
+      const r = await s.tick(this.ctx);
+      const counts = emptyCounts();
+      counts.in = r.in ?? 0;
+      counts.out = r.out ?? r.outputs?.length ?? 0;
+      const res = await this.commit((tx) => {
+        flushBatched(tx, [r.state]);
+        addState(tx, r.state);
+        addOutputs(tx, this.d.names, this.d.caps, r.outputs);
+        for (const rej of r.rejections ?? []) {
+          counts.rejected++;
+          counts.reasons[rej.reason] = (counts.reasons[rej.reason] ?? 0) + 1;
+          addRejection(tx, this.d.names, this.d.caps, s.name, rej, { symbol: rej.symbol, ref_id: rej.refId }, t0);
+        }
+        addMetrics(tx, this.d.names, s.name, t0, counts);
+      });
+      for (const [err] of res) if (err) this.log.warn('command in tick transaction failed', { error: err.message });
+      this.log.debug('tick committed', { started_at: t0, out: counts.out });
+      this.account(counts, t0);
+      if (this.hb.status === 'failed') this.hb.status = 'running';
+      return r.outputs?.length ?? 0;
+    } finally {
+      this.inHand = null;
+    }
+  }
+
+  /**
+   * Replay lock step: one tick of this timer-driven stage, now, on the runner's clock.
+   * Not ok (with the reason) when stopping, when another engine holds the stage's lease, or
+   * when the tick or its commit failed (the conductor then waits and tries again).
+   */
+  async tickOnce(): Promise<TickOnceResult> {
+    const s = this.stage;
+    if (isConsumer(s)) return { ok: false, reason: `${s.name} consumes a stream; it does not tick` };
+    if (this.halt.stopped) return { ok: false, reason: `${s.name} is stopping` };
+    if (this.lease && !this.lease.held()) return { ok: false, reason: `${s.name}: ${this.hb.detail || 'its lease is not held by this engine'}` };
+    try {
+      if (!this.stageStarted) {
+        await this.createGroups();
+        await this.startStage();
+      }
+      return { ok: true, outputs: await this.runTick(s) };
+    } catch (e) {
+      if (!(e instanceof LeaseLostError)) this.hb.fail(errorMessage(e));
+      return { ok: false, reason: `${s.name}: tick failed: ${errorMessage(e)}` };
+    }
+  }
+
   private async tickLoop(s: TickerStage): Promise<void> {
     while (!this.halt.stopped) {
       if (this.lease && !(await this.awaitLease())) continue;
       const t0 = Date.now();
-      this.inHand = { what: `the tick of ${s.name} started at ${new Date(t0).toISOString()}`, ids: [] };
       try {
-        const r = await s.tick(this.ctx);
-        const counts = emptyCounts();
-        counts.in = r.in ?? 0;
-        counts.out = r.out ?? r.outputs?.length ?? 0;
-        const res = await this.commit((tx) => {
-          flushBatched(tx, [r.state]);
-          addState(tx, r.state);
-          addOutputs(tx, this.d.names, this.d.caps, r.outputs);
-          for (const rej of r.rejections ?? []) {
-            counts.rejected++;
-            counts.reasons[rej.reason] = (counts.reasons[rej.reason] ?? 0) + 1;
-            addRejection(tx, this.d.names, this.d.caps, s.name, rej, { symbol: rej.symbol, ref_id: rej.refId }, t0);
-          }
-          addMetrics(tx, this.d.names, s.name, t0, counts);
-        });
-        for (const [err] of res) if (err) this.log.warn('command in tick transaction failed', { error: err.message });
-        this.inHand = null;
-        this.log.debug('tick committed', { started_at: t0, out: counts.out });
-        this.account(counts, t0);
-        if (this.hb.status === 'failed') this.hb.status = 'running';
+        await this.runTick(s);
       } catch (e) {
         if (this.halt.stopped) break;
-        this.inHand = null;
         if (e instanceof LeaseLostError) {
           this.log.warn('lease lost during the tick: its results are dropped (the holder ticks instead)', { error: e.message });
           continue;

@@ -19,6 +19,10 @@ export interface AiEngineOptions {
   candleMs?: number;
   /** Closed candles kept per symbol. */
   keep?: number;
+  /** Continue from the candles kept in Redis at start (default true; a replay starts from its data alone). */
+  restore?: boolean;
+  /** Makes a signal id (default `sig-{uuid}`; a replay's seeded ids). */
+  newSignalId?: () => string;
 }
 
 export interface LastSignal {
@@ -49,6 +53,7 @@ export function createAiEngineStage(o: AiEngineOptions): TickerStage {
   const ensemble = o.ensemble ?? new Ensemble();
   let lastEval = 0;
   const lastSignal = new Map<string, LastSignal>();
+  const newSignalId = o.newSignalId ?? (() => `sig-${randomUUID()}`);
   const repeatMs = Math.max(config.trading.cooldownMs, config.trading.signalIntervalMs);
 
   const persist = (ctx: StageContext, sym: string, c: Candle): StateWrite => {
@@ -65,6 +70,11 @@ export function createAiEngineStage(o: AiEngineOptions): TickerStage {
     everyMs: sampleMs,
 
     async start(ctx: StageContext): Promise<void> {
+      if (o.restore === false) {
+        lastEval = ctx.now();
+        ctx.log.info('ai_engine models', { models: ensemble.models.map((m) => m.name).join(','), candle_ms: candleMs, every_ms: config.trading.signalIntervalMs, restored: false });
+        return;
+      }
       const p = ctx.redis.pipeline();
       for (const s of symbols) p.lrange(ctx.names.candles(s), -keep, -1);
       const res = (await p.exec()) ?? [];
@@ -127,7 +137,7 @@ export function createAiEngineStage(o: AiEngineOptions): TickerStage {
           if (!shouldEmit(lastSignal.get(sym), d.side, d.confidence, now, repeatMs, config.trading.minConfidence)) continue;
           lastSignal.set(sym, { side: d.side, confidence: d.confidence, at: now });
           const msg: Signal = {
-            signal_id: `sig-${randomUUID()}`,
+            signal_id: newSignalId(),
             ts: now,
             symbol: sym,
             side: d.side,

@@ -28,10 +28,12 @@ export interface ApplyLayerOptions {
   /** How long an approval not yet reflected in the positions is still counted (default 15 s). */
   pendingTtlMs?: number;
   newPermitId?: () => string;
+  /** Refresh the open-position scan in the background (default true; a replay waits for it, to stay deterministic). */
+  scanInBackground?: boolean;
 }
 
 export function createApplyLayer(o: ApplyLayerOptions): ConsumerStage<'apply.plan', ApplyView> {
-  const scan = new OpenPositionCache(o.names, o.scanTtlMs ?? 2000);
+  const scan = new OpenPositionCache(o.names, o.scanTtlMs ?? 2000, o.scanInBackground ?? true);
   const pendingTtlMs = o.pendingTtlMs ?? 15_000;
   const newPermitId = o.newPermitId ?? (() => `pm-${randomUUID()}`);
   let pending: PendingApproval[] = [];

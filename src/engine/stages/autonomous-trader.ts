@@ -17,6 +17,8 @@ export interface TraderOptions {
   config: Config;
   /** Overrides of the sizing settings (tests). */
   settings?: Partial<TraderSettings>;
+  /** Refresh the open-position scan in the background (default true; a replay waits for it, to stay deterministic). */
+  scanInBackground?: boolean;
 }
 
 interface Prepared {
@@ -39,7 +41,7 @@ export function createAutonomousTraderStage(o: TraderOptions): ConsumerStage<'ai
     ...o.settings,
   };
   const policyCache = new PolicyCache(config.names, policyFromConfig(config));
-  const openCache = new OpenPositionCache(config.names, 5000);
+  const openCache = new OpenPositionCache(config.names, 5000, o.scanInBackground ?? true);
   const cooldowns = new Map<string, Cooldown>();
   let feedbackId = '0-0';
   let current: Prepared | undefined;

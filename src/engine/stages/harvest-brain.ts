@@ -22,6 +22,8 @@ export interface HarvestOptions {
   /** Prices older than this are not acted on (default: the policy's price_max_age_ms). */
   priceMaxAgeMs?: number;
   fallbackPolicy?: typeof DEFAULT_POLICY;
+  /** Uniform in [0, 1) for ids (default Math.random; a replay's seeded generator). */
+  random?: () => number;
 }
 
 export function harvestBrain(o: HarvestOptions): TickerStage {
@@ -54,7 +56,7 @@ export function harvestBrain(o: HarvestOptions): TickerStage {
         if (!inFlight) {
           const d = decideExit(position, s, mark.mark, cfg, qtyRulesOf(o.rules(sym)));
           if (d) {
-            const intentId = newId('hv', sym, now);
+            const intentId = newId('hv', sym, now, o.random);
             const intent: ExitIntent = {
               intent_id: intentId,
               ts: now,
@@ -97,5 +99,6 @@ export async function createHarvestBrain(deps: EngineDeps): Promise<TickerStage>
   return harvestBrain({
     rules: await rulesLookup(deps.exchange, deps.config.paper.marketsFile),
     exits: { ladder, trailR: h.trailR, emergencyR: h.emergencyR },
+    random: deps.replay?.random('harvest_brain'),
   });
 }

@@ -2,7 +2,9 @@
  * market: the price feed. Every tick it asks its PriceSource for a quote per symbol and
  * writes the `price` hashes (`price`, `mark`, `ts`, `source`). The default source is the
  * embedded seeded random walk; `QT_MARKET=binance` uses Binance public market data
- * (loaded lazily). On restart the walk continues from the last written prices.
+ * (loaded lazily). On restart the walk continues from the last written prices. In a replay
+ * (QT_MARKET=replay) it does not tick on its timer: the replay's conductor ticks it once per
+ * price point, on the replay clock (replay-lockstep.ts).
  */
 import type { Config } from '../../config/config.js';
 import { formatNumber } from '../../contract/fields.js';
@@ -10,7 +12,6 @@ import { toNum } from '../../contract/state.js';
 import { errorMessage, UsageError } from '../../errors.js';
 import { GbmPriceSource } from '../market/gbm.js';
 import type { PriceSource } from '../market/price-source.js';
-import { pipelineIdle } from '../replay-run.js';
 import type { Rejection, StageContext, StateWrite, TickerStage, TickResult } from '../runtime/types.js';
 
 export interface MarketStageOptions {
@@ -39,10 +40,6 @@ export async function createPriceSource(config: Config, redis?: StageContext['re
   return new GbmPriceSource({ seed: config.market_.seed });
 }
 
-function isReplay(s: PriceSource): boolean {
-  return s.source === 'replay';
-}
-
 /** A source that can run out (a replay): once finished, the feed writes nothing and rejects nothing. */
 function isFinished(s: PriceSource): boolean {
   return (s as { progress?: () => { finished: boolean } }).progress?.().finished === true;
@@ -52,19 +49,10 @@ function isResumable(s: PriceSource): s is PriceSource & { resume(last: Map<stri
   return typeof (s as { resume?: unknown }).resume === 'function';
 }
 
-/**
- * A replay waits for the pipeline to handle what the last price caused before it plays the next
- * one, for at most this long in a row; a pipeline that stays busy longer (a stage not running)
- * turns the wait off for the rest of the run, with a warning.
- */
-export const REPLAY_MAX_HOLD_MS = 3000;
-
 export function createMarketStage(o: MarketStageOptions): TickerStage {
   const { config } = o;
   const symbols = config.symbols;
   let source = o.source;
-  let holdingSince = 0;
-  let holdOff = false;
 
   return {
     name: 'market',
@@ -93,16 +81,6 @@ export function createMarketStage(o: MarketStageOptions): TickerStage {
 
     async tick(ctx: StageContext): Promise<TickResult> {
       const now = ctx.now();
-      if (!holdOff && isReplay(source!)) {
-        const idle = await pipelineIdle(ctx.redis, ctx.names).catch(() => true);
-        if (!idle) {
-          holdingSince ||= now;
-          if (now - holdingSince < REPLAY_MAX_HOLD_MS) return { state: [], rejections: [], in: 0, out: 0 };
-          holdOff = true;
-          ctx.log.warn(`replay: the pipeline stayed busy for ${REPLAY_MAX_HOLD_MS} ms; the replay goes on without waiting for it (a stage not running?)`);
-        }
-        holdingSince = 0;
-      }
       const quotes = await source!.quotes(symbols, now);
       const rp = (source as { progress?: () => { at: number; points: number; pointsDone: number; finished: boolean; effectiveSpeed: number } }).progress?.();
       if (rp) {

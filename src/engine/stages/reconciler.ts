@@ -21,6 +21,8 @@ export interface ReconcilerOptions {
   exchange: Pick<Exchange, 'fetchPositions' | 'rules'> | undefined;
   policy: ReconcilePolicy;
   everyMs: number;
+  /** Uniform in [0, 1) for ids (default Math.random; a replay's seeded generator). */
+  random?: () => number;
   /** Wait after an authentication failure (default 5 minutes). */
   authBackoffMs?: number;
   /** Longest wait after other exchange errors (default 60 s). */
@@ -98,7 +100,7 @@ export function reconciler(o: ReconcilerOptions): TickerStage {
           if (now - (closing.get(a.symbol) ?? 0) < (o.closeCooldownMs ?? Math.max(3 * o.everyMs, 30_000))) continue;
           closing.set(a.symbol, now);
           const intent: ExitIntent = {
-            intent_id: newId('rc', a.symbol, now), ts: now, intent_type: 'RECONCILE', symbol: a.symbol, action: 'CLOSE',
+            intent_id: newId('rc', a.symbol, now, o.random), ts: now, intent_type: 'RECONCILE', symbol: a.symbol, action: 'CLOSE',
             source: 'reconciler', reduceOnly: true, reason: `reconcile: ${a.whole ? 'close unknown position' : 'close excess'} ${a.side} ${a.qty}`,
             ...(a.whole ? {} : { qty: a.qty }),
           };
@@ -123,7 +125,7 @@ export async function createReconciler(deps: EngineDeps): Promise<TickerStage> {
     exchange = await createExchange(deps.config, deps.writer, deps.log);
     owns = true;
   }
-  const stage = reconciler({ exchange, policy: deps.config.reconcile.policy, everyMs: deps.config.reconcile.everyMs });
+  const stage = reconciler({ exchange, policy: deps.config.reconcile.policy, everyMs: deps.config.reconcile.everyMs, random: deps.replay?.random('reconciler') });
   if (owns) {
     stage.start = async () => exchange!.start();
     stage.stop = async () => exchange!.stop();

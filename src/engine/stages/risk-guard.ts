@@ -57,7 +57,8 @@ export async function readDailyPnl(redis: Redis, names: Names, now: number, maxE
   return { day, realized, lastId, added, write };
 }
 
-export function riskGuard(o: { fallbackPolicy?: Policy; everyMs?: number; summaryEveryMs?: number } = {}): TickerStage {
+/** @param o.random uniform in [0, 1) for ids (default Math.random; a replay's seeded generator) */
+export function riskGuard(o: { fallbackPolicy?: Policy; everyMs?: number; summaryEveryMs?: number; random?: () => number } = {}): TickerStage {
   let cache: PolicyCache | undefined;
   const last = new Map<string, string>();
   let lastSummary = 0;
@@ -78,7 +79,7 @@ export function riskGuard(o: { fallbackPolicy?: Policy; everyMs?: number; summar
 
       const state: StateWrite[] = [daily.write];
       const outputs: Output[] = [];
-      const propose = (c: RiskCheck) => outputs.push(out('risk.proposal', { proposal_id: newId('rk', c.symbol ?? 'ALL', now), ts: now, ...c }));
+      const propose = (c: RiskCheck) => outputs.push(out('risk.proposal', { proposal_id: newId('rk', c.symbol ?? 'ALL', now, o.random), ts: now, ...c }));
       if (loss.decision === 'kill_switch_on' && kill === null) {
         state.push((tx) => void tx.set(ctx.names.killSwitch(), `risk_guard: ${loss.detail}`));
         ctx.log.warn('kill switch on', { reason: loss.detail });
@@ -110,5 +111,5 @@ export function riskGuard(o: { fallbackPolicy?: Policy; everyMs?: number; summar
 }
 
 export function createRiskGuard(deps: EngineDeps): TickerStage {
-  return riskGuard({ fallbackPolicy: policyFromConfig(deps.config) });
+  return riskGuard({ fallbackPolicy: policyFromConfig(deps.config), random: deps.replay?.random('risk_guard') });
 }

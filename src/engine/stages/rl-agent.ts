@@ -44,7 +44,8 @@ async function newestFields(ctx: StageContext, stream: 'trade.intent' | 'ai.sign
   return rows.map(([, a]) => fieldsFromArray(a));
 }
 
-export function rlAgent(o: { fallbackPolicy?: Policy; scan?: number } = {}): ConsumerStage<'apply.result', Prepared> {
+/** @param o.random uniform in [0, 1) for ids (default Math.random; a replay's seeded generator) */
+export function rlAgent(o: { fallbackPolicy?: Policy; scan?: number; random?: () => number } = {}): ConsumerStage<'apply.result', Prepared> {
   let cache: PolicyCache | undefined;
   return {
     name: 'rl_agent',
@@ -93,7 +94,7 @@ export function rlAgent(o: { fallbackPolicy?: Policy; scan?: number } = {}): Con
       writes.push((tx) => void tx.hincrbyfloat(key, symKey, pnl));
       const models = Object.entries(open?.votes ?? {}).filter(([, v]) => v === 'BUY' || v === 'SELL');
       if (!open || !models.length) {
-        outputs.push(out('rl.proposal', { proposal_id: newId('rl', m.symbol, now), ts: now, model: 'ensemble', symbol: m.symbol, trust: TRUST_NEUTRAL,
+        outputs.push(out('rl.proposal', { proposal_id: newId('rl', m.symbol, now, o.random), ts: now, model: 'ensemble', symbol: m.symbol, trust: TRUST_NEUTRAL,
           previous_trust: TRUST_NEUTRAL, samples: 1, applied: p.policy.rl_influence, detail: `realised ${pnl.toFixed(2)} USD on ${m.symbol}: no model votes known for this position (learned per symbol only)` }));
         return ok(outputs, writes);
       }
@@ -106,7 +107,7 @@ export function rlAgent(o: { fallbackPolicy?: Policy; scan?: number } = {}): Con
         p.state[`n:${model}`] = String(n);
         writes.push((tx) => void tx.hset(key, `trust:${model}`, String(next), `n:${model}`, String(n)));
         writes.push((tx) => void tx.hincrbyfloat(key, `pnl:${model}`, pnl * agree));
-        outputs.push(out('rl.proposal', { proposal_id: newId('rl', m.symbol, now), ts: now, model, symbol: m.symbol, trust: next, previous_trust: prev, samples: n,
+        outputs.push(out('rl.proposal', { proposal_id: newId('rl', m.symbol, now, o.random), ts: now, model, symbol: m.symbol, trust: next, previous_trust: prev, samples: n,
           applied: p.policy.rl_influence,
           detail: `${model} voted ${vote} on a ${open.side} ${m.symbol} that realised ${pnl.toFixed(2)} USD: trust ${prev} → ${next}${p.policy.rl_influence ? '' : ' (shadow: rl_influence off)'}` }));
       }
@@ -116,5 +117,5 @@ export function rlAgent(o: { fallbackPolicy?: Policy; scan?: number } = {}): Con
 }
 
 export function createRlAgent(deps: EngineDeps): ConsumerStage<'apply.result', Prepared> {
-  return rlAgent({ fallbackPolicy: policyFromConfig(deps.config) });
+  return rlAgent({ fallbackPolicy: policyFromConfig(deps.config), random: deps.replay?.random('rl_agent') });
 }

@@ -67,15 +67,21 @@ export async function scanOpenPositions(redis: Redis, names: Names, now = Date.n
 export class OpenPositionCache {
   private last?: PositionScan;
   private refreshing?: Promise<void>;
+  /**
+   * @param ttlMs how long a scan is reused (ms of the caller's clock)
+   * @param inBackground refresh an older scan in the background (default); false: every refresh
+   *   is waited for, so what a batch sees depends on the clock alone (a replay in lock step)
+   */
   constructor(
     private readonly names: Names,
     private readonly ttlMs = 250,
+    private readonly inBackground = true,
   ) {}
 
   async get(redis: Redis, now = Date.now()): Promise<PositionScan> {
     const last = this.last;
     if (last && now - last.at < this.ttlMs) return last;
-    if (last && now - last.at < 10 * this.ttlMs) {
+    if (this.inBackground && last && now - last.at < 10 * this.ttlMs) {
       this.refreshing ??= scanOpenPositions(redis, this.names, now)
         .then((s) => {
           if (!this.last || this.last.at <= s.at) this.last = s;
