@@ -36,6 +36,44 @@ export interface MarketRules {
 
 export type Side = 'BUY' | 'SELL';
 
+/**
+ * A conditional order resting on the exchange (Binance USD-M Algo Order API, `algoType=CONDITIONAL`,
+ * required for STOP_MARKET / TAKE_PROFIT_MARKET since 2025-12-09; the old endpoint answers -4120).
+ * Always `closePosition=true` with `workingType=MARK_PRICE` here: it closes the whole position of its
+ * side when the mark price crosses `stopPrice` (a SELL stop triggers at mark ≤ stopPrice, a BUY stop at
+ * mark ≥ stopPrice; TAKE_PROFIT_MARKET the other way round).
+ */
+export type ConditionalType = 'STOP_MARKET' | 'TAKE_PROFIT_MARKET';
+/** Binance algo order statuses (`algoStatus`): NEW rests; TRIGGERED/FINISHED: it fired and created a normal order (new id). */
+export type AlgoStatus = 'NEW' | 'TRIGGERING' | 'TRIGGERED' | 'FINISHED' | 'CANCELED' | 'REJECTED' | 'EXPIRED';
+export interface ConditionalOrderRequest {
+  symbol: string;
+  /** SELL protects a LONG, BUY protects a SHORT. */
+  side: Side;
+  type: ConditionalType;
+  /** Trigger price (USD), on the mark price. */
+  stopPrice: number;
+  /** Client id: `qtp-{plan_id-derived}-{seq}` (≤ 36 chars, Binance's clientAlgoId limit); reused on resend so a duplicate is refused. */
+  clientAlgoId: string;
+}
+export interface ConditionalOrder {
+  algoId: string;
+  clientAlgoId: string;
+  symbol: string;
+  side: Side;
+  type: ConditionalType;
+  stopPrice: number;
+  closePosition: true;
+  workingType: 'MARK_PRICE';
+  status: AlgoStatus;
+  /** epoch ms */
+  createdAt: number;
+  /** epoch ms */
+  updatedAt: number;
+  /** The normal order a trigger created (TRIGGERED/FINISHED), when known. */
+  triggeredOrderId?: string;
+}
+
 export interface OrderRequest {
   symbol: string;
   side: Side;
@@ -137,4 +175,12 @@ export interface Exchange {
    * the minute's request weight used up), shared by every process on the host; null when free.
    */
   limitedUntil?(): Promise<{ until: number; kind: string; reason: string } | null>;
+  /** Places a conditional closePosition order (Algo Order API on Binance). Throws ExchangeError (may be unknownOutcome: look it up by clientAlgoId). */
+  placeConditionalOrder?(req: ConditionalOrderRequest): Promise<ConditionalOrder>;
+  /** Cancels one; returns its final state. When the exchange says it is unknown (-2011, e.g. it triggered), returns fetchConditionalOrder's answer (or null). */
+  cancelConditionalOrder?(symbol: string, clientAlgoId: string): Promise<ConditionalOrder | null>;
+  /** Looks one up by client id, open or not (null when never seen). */
+  fetchConditionalOrder?(symbol: string, clientAlgoId: string): Promise<ConditionalOrder | null>;
+  /** Every conditional order resting now (status NEW), for one symbol or all. */
+  fetchOpenConditionalOrders?(symbol?: string): Promise<ConditionalOrder[]>;
 }
