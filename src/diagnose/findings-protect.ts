@@ -23,6 +23,8 @@ export interface StopView {
   matches: boolean;
   /** the paper exchange's state of the order (null: not the paper exchange, or unknown) */
   exchange_status: string | null;
+  /** when the paper exchange's order last changed (epoch ms), null when unknown */
+  exchange_updated_at: number | null;
   placed_at: number | null;
   /** fill → first stop resting, ms */
   rest_ms: number | null;
@@ -61,7 +63,7 @@ export async function readProtectState(rd: Reader, names: Names, positions: Map<
   if (!syms.length) return { stops, grace_ms: graceMs };
   const first = await rd.batch(syms.flatMap((s): Cmd[] => [['hgetall', names.protect(s)], ['hmget', names.price(s), 'mark', 'price']]), { quiet: true });
   const recs = syms.map((_, i) => hashOf(first[2 * i]?.val));
-  const second = await rd.batch(recs.map((h): Cmd => ['hget', names.paperAlgo(h.client_algo_id || '-'), 'status']), { quiet: true });
+  const second = await rd.batch(recs.map((h): Cmd => ['hmget', names.paperAlgo(h.client_algo_id || '-'), 'status', 'updated_at']), { quiet: true });
   syms.forEach((s, i) => {
     const h = recs[i];
     const pos = positions.get(s)!;
@@ -69,13 +71,14 @@ export async function readProtectState(rd: Reader, names: Names, positions: Map<
     const mark = num(px[0]) ?? num(px[1]);
     const side = (pos.side ?? '').toUpperCase() === 'SHORT' || (pos.side ?? '').toUpperCase() === 'SELL' ? 'SHORT' : 'LONG';
     const ref = `${num(pos.opened_at) ?? 0}|${side}`;
-    const ex = second[i]?.val;
+    const [ex, exAt] = (Array.isArray(second[i]?.val) ? second[i]!.val : []) as (string | null)[];
     stops[s] = {
       status: h.status || 'NONE',
       stop_price: num(h.stop_price),
       client_algo_id: h.client_algo_id ?? '',
       matches: !!h.status && h.position_ref === ref,
       exchange_status: typeof ex === 'string' && ex ? ex : null,
+      exchange_updated_at: num(exAt),
       placed_at: num(h.placed_at),
       rest_ms: num(h.rest_ms),
       error: h.error ?? '',
@@ -94,7 +97,9 @@ export function unprotectedReason(sym: string, side: 'LONG' | 'SHORT', v: StopVi
     return `${sym} ${side}: its stop ${v.stop_price} is on the wrong side of the mark ${v.mark} (a ${side === 'LONG' ? 'SELL' : 'BUY'} stop must be ${side === 'LONG' ? 'below' : 'above'} it)`;
   }
   if (resting) return null;
-  if (age <= graceMs) return null;
+  // Grace from the latest change: the position's opening, or the exchange dropping its stop.
+  const since = v.matches && v.exchange_status && v.exchange_status !== 'NEW' && v.exchange_updated_at ? Math.min(age, now - v.exchange_updated_at) : age;
+  if (since <= graceMs) return null;
   const secs = Number.isFinite(age) ? `${Math.round(age / 1000)} s` : 'an unknown time';
   if (v.status === 'NONE') return `${sym} ${side}: no stop resting on the exchange, open ${secs}`;
   if (!v.matches) return `${sym} ${side}: its stop record belongs to another position (open ${secs})`;

@@ -12,6 +12,9 @@ import { harvestBrain } from '../../src/engine/stages/harvest-brain.js';
 import { reconciler } from '../../src/engine/stages/reconciler.js';
 import { ensureStop, readProtect, stopClientAlgoId } from '../../src/engine/protect/stops.js';
 import { readPosition } from '../../src/contract/state.js';
+import { collectSnapshot } from '../../src/diagnose/collect.js';
+import { findingsOf } from '../../src/diagnose/findings.js';
+import { DEFAULT_THRESHOLDS } from '../../src/diagnose/thresholds.js';
 import { closeAll, testNames, testRedis, waitFor } from '../helpers/redis.js';
 import { entries, openEntry, runnerFor, setPrice, startPipeline, stopAll, writePolicy } from './harness.js';
 
@@ -181,4 +184,31 @@ describe('protective stop lifecycle on the paper pipeline', () => {
     expect(open).toHaveLength(1);
     expect(open[0].clientAlgoId).toBe(stopClientAlgoId(names.prefix, 'BTCUSDT', rec.position_ref, 2));
   });
+
+  it('POSITION_UNPROTECTED: none while the stop rests; crit for a stop on the wrong side of the mark, for one the exchange lost, and past the grace period with none', async () => {
+    const { names, exchange, rec } = await opened();
+    const unprotected = async (graceMs = 10_000, now = Date.now()) => {
+      const snap = await collectSnapshot(r, names, { windowMs: 600_000, stopGraceMs: graceMs, now });
+      return findingsOf(snap, DEFAULT_THRESHOLDS).filter((f) => f.code === 'POSITION_UNPROTECTED');
+    };
+    expect(await unprotected()).toEqual([]);
+    expect((await collectSnapshot(r, names, { windowMs: 600_000 })).protect?.stops.BTCUSDT).toMatchObject({ status: 'ACTIVE', stop_price: rec.stop_price, exchange_status: 'NEW', matches: true });
+    // The mark below a LONG's stop: the stop should have fired.
+    await setPrice(r, names, 'BTCUSDT', rec.stop_price - 1);
+    const wrong = await unprotected();
+    expect(wrong).toHaveLength(1);
+    expect(wrong[0].severity).toBe('crit');
+    expect(wrong[0].message).toContain('wrong side of the mark');
+    await setPrice(r, names, 'BTCUSDT', 50000);
+    // Cancelled behind the engine's back.
+    await exchange.cancelConditionalOrder('BTCUSDT', rec.client_algo_id);
+    expect(await unprotected()).toEqual([]); // within the grace period: the reconciler and harvest_brain repair it
+    expect((await unprotected(10_000, Date.now() + 11_000))[0].message).toContain('CANCELED on the exchange');
+    // No record at all: within the grace period nothing, after it crit.
+    await r.del(names.protect('BTCUSDT'));
+    expect(await unprotected(60_000)).toEqual([]);
+    const none = await unprotected(10_000, Date.now() + 11_000);
+    expect(none[0].message).toContain('no stop resting on the exchange');
+  });
 });
+
