@@ -8,6 +8,7 @@
  *   (reconciler) books it when it comes back.
  * The measured figures (fill → stop resting, crossing → fill) are printed for the report.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,6 +104,15 @@ describe.runIf(existsSync('dist/cli.js'))('protective stops across SIGKILL (real
     }
     const rest = await Promise.all(SYMS.map(async (s) => Number(await r.hget(names.protect(s), 'rest_ms'))));
     console.log(`[protect-crash] fill → stop resting ms per position: ${rest.join(', ')}`);
+    // `qt orders` lists them, each with the position it protects.
+    const cli = (...a: string[]) => execFileSync(process.execPath, ['dist/cli.js', 'orders', '--prefix', prefix, '--redis-url', testRedisUrl(), ...a], { encoding: 'utf8', env: { ...process.env, QT_SYMBOLS: SYMS.join(',') } });
+    const listed = JSON.parse(cli('--json')) as { exchange: string; orders: { symbol: string; type: string; side: string; close_position: boolean; protects: string }[] };
+    expect(listed.exchange).toBe('paper');
+    expect(listed.orders.map((o) => o.symbol).sort()).toEqual([...SYMS].sort());
+    for (const o of listed.orders) expect(o).toMatchObject({ type: 'STOP_MARKET', side: 'SELL', close_position: true, protects: expect.stringMatching(/^LONG /) });
+    const text = cli('--symbol', 'BTCUSDT');
+    expect(text).toMatch(/^SYMBOL\s+TYPE\s+SIDE\s+STOP\s+CLOSE_POS\s+AGE/);
+    expect(text.trim().split('\n')).toHaveLength(2);
     await procs.killAll('SIGTERM');
   }, 120_000);
 
