@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ExchangeError } from '../../src/engine/exchange/types.js';
 import { PaperExchange } from '../../src/engine/exchange/paper.js';
 import type { StageRunner } from '../../src/engine/runtime/stage-runner.js';
-import { harvestBrain } from '../../src/engine/stages/harvest-brain.js';
+import { harvestBrain, STOP_FALLBACK_MS } from '../../src/engine/stages/harvest-brain.js';
 import { reconciler } from '../../src/engine/stages/reconciler.js';
 import { ensureStop, readProtect, stopClientAlgoId } from '../../src/engine/protect/stops.js';
 import { readPosition } from '../../src/contract/state.js';
@@ -210,5 +210,20 @@ describe('protective stop lifecycle on the paper pipeline', () => {
     const none = await unprotected(10_000, Date.now() + 11_000);
     expect(none[0].message).toContain('no stop resting on the exchange');
   });
+
+  it('harvest_brain leaves a crossed stop to the exchange and closes the position itself when the stop has not fired within STOP_FALLBACK_MS', async () => {
+    const { names, exchange, rec } = await opened();
+    const hb = runnerFor(harvestBrain({ rules: (s) => exchange.rules(s), everyMs: 50, stops: exchange }), names, r);
+    await hb.start();
+    running.push(hb);
+    // The mark crosses the stop, but nothing fires it (no market stage): harvest_brain waits, then closes.
+    const crossed = Date.now();
+    await setPrice(r, names, 'BTCUSDT', rec.stop_price - 5);
+    const close = await waitFor(async () => (await entries(r, names, 'trade.intent')).find((e) => e.intent_type === 'HARVEST'), 20000, 'harvest close');
+    expect(Number(close.ts) - crossed).toBeGreaterThanOrEqual(STOP_FALLBACK_MS);
+    expect(close.reason).toContain('the resting stop did not fire');
+    await waitFor(async () => (await r.exists(names.position('BTCUSDT'))) === 0, 10000, 'closed');
+    await waitFor(async () => (await exchange.fetchOpenConditionalOrders()).length === 0, 10000, 'its stop cancelled');
+  }, 30_000);
 });
 

@@ -78,7 +78,8 @@ export async function learnTriggered(d: StopDeps & { streamMaxLen: number; fetch
       const pos = readPosition(sym, engineRaw);
       const mine = pos && positionRefOf(pos) === rec.position_ref ? pos : null;
       let ack: OrderAck | null = null;
-      if (d.fetchOrder) ack = await d.fetchOrder(sym, x.name === 'paper' ? triggerClientOrderId(o.algoId) : o.triggeredOrderId ?? '').catch(() => null);
+      // The trigger's order: on paper its client id is known; elsewhere the exchange chose it (stop price and position instead).
+      if (d.fetchOrder && x.name === 'paper') ack = await d.fetchOrder(sym, triggerClientOrderId(o.algoId)).catch(() => null);
       const exPos = positions.find((p) => p.symbol === sym && p.side === rec.side);
       const qty = ack ? ack.filledQty : mine ? Math.max(0, mine.qty - (exPos ? Math.abs(exPos.qty) : 0)) : 0;
       const price = ack ? ack.avgPrice : o.stopPrice;

@@ -67,6 +67,17 @@ export function harvestBrain(o: HarvestOptions): TickerStage {
       for (const s of syms) p.hgetall(ctx.names.exitState(s)).hgetall(ctx.names.protect(s));
       const res = (await p.exec()) ?? [];
       const stopTargets = new Map<string, number>();
+      // Stops whose crossing outlived STOP_FALLBACK_MS: did the exchange fire them? (then the reconciler books it; no close from here)
+      const fired = new Set<string>();
+      if (o.stops) {
+        for (const [sym, since] of crossedAt) {
+          const i = syms.indexOf(sym);
+          const prot = i >= 0 ? readProtect(sym, res[2 * i + 1]?.[1] as Record<string, string>) : null;
+          if (!prot || now - since < STOP_FALLBACK_MS) continue;
+          const x = await o.stops.fetchConditionalOrder(sym, prot.client_algo_id).catch(() => null);
+          if (x && ['TRIGGERING', 'TRIGGERED', 'FINISHED'].includes(x.status)) fired.add(sym);
+        }
+      }
 
       const outputs: Output[] = [];
       const state: StateWrite[] = [];
@@ -88,7 +99,7 @@ export function harvestBrain(o: HarvestOptions): TickerStage {
             // The exchange's resting stop closes it; ours only if it has not fired within STOP_FALLBACK_MS.
             const since = crossedAt.get(sym) ?? now;
             crossedAt.set(sym, since);
-            if (now - since < STOP_FALLBACK_MS) d = null;
+            if (now - since < STOP_FALLBACK_MS || fired.has(sym)) d = null;
             else d = { ...d, reason: `${d.reason}; the resting stop did not fire within ${STOP_FALLBACK_MS} ms` };
           } else crossedAt.delete(sym);
           if (d) {
