@@ -166,4 +166,77 @@ describe.runIf(existsSync('dist/cli.js'))('protective stops across SIGKILL (real
     expect(await openStops(r, names)).toHaveLength(0);
     await procs.killAll('SIGTERM');
   }, 120_000);
+
+  it('harvest_brain SIGKILLed in the middle of a cancel/replace: the next harvest_brain ends with exactly one stop per position', async () => {
+    const r = testRedis();
+    const prefix = uniquePrefix('pmove');
+    const names = new Names({ prefix });
+    const syms = SYMS.slice(0, 6);
+    await setup(r, names, syms);
+    const procs = new Procs({ redisUrl: testRedisUrl(), prefix, env: { QT_SYMBOLS: syms.join(','), QT_LEASE_TTL_MS: '1000' } });
+    all.push(procs);
+    await r.xgroup('CREATE', names.stream('trade.intent'), 'intent_bridge', '0', 'MKSTREAM');
+    procs.stage('intent_bridge,apply_layer,intent_executor');
+    const p = r.pipeline();
+    syms.forEach((s, i) => p.xadd(names.stream('trade.intent'), '*', ...entry(names, s, i)));
+    await p.exec();
+    await waitFor(async () => (await openStops(r, names)).length === syms.length, 30000, 'every entry protected');
+    // The stop level alternates by 0.2 R on every position (as a changed sl does), so every harvest pass moves all stops.
+    const base = new Map<string, { sl: number; entry: number }>();
+    for (const s of syms) {
+      const pos = readPosition(s, await r.hgetall(names.position(s)))!;
+      base.set(s, { sl: pos.sl_price, entry: pos.entry_price });
+    }
+    let flip = false;
+    let toggling = true;
+    const toggler = (async () => {
+      while (toggling) {
+        flip = !flip;
+        const tx = r.pipeline();
+        for (const [s, b] of base) tx.hset(names.position(s), 'sl_price', String(flip ? b.sl + 0.2 * (b.entry - b.sl) : b.sl));
+        await tx.exec();
+        await new Promise((res) => setTimeout(res, 40));
+      }
+    })();
+    // Freeze harvest_brain at random moments until it is caught mid-move (a REPLACING record), then SIGKILL it there.
+    let caught: { symbol: string; prev: string; next: string; prevStatus: string; nextStatus: string } | null = null;
+    let hb = procs.stage('harvest_brain');
+    const deadline = Date.now() + 60_000;
+    while (!caught && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 1 + Math.random() * 4));
+      hb.kill('SIGSTOP');
+      for (const s of syms) {
+        const rec = readProtect(s, await r.hgetall(names.protect(s)));
+        if (rec?.status === 'REPLACING') {
+          const [a, b] = await Promise.all([r.hget(names.paperAlgo(rec.client_algo_id), 'status'), r.hget(names.paperAlgo(rec.next_client_algo_id), 'status')]);
+          caught = { symbol: s, prev: rec.client_algo_id, next: rec.next_client_algo_id, prevStatus: a ?? 'none', nextStatus: b ?? 'none' };
+          break;
+        }
+      }
+      if (caught) await procs.kill(hb, 'SIGKILL');
+      else hb.kill('SIGCONT');
+    }
+    toggling = false;
+    await toggler;
+    expect(caught, 'harvest_brain caught in the middle of a move').not.toBeNull();
+    console.log(`[protect-move] SIGKILL mid-move on ${caught!.symbol}: old stop ${caught!.prevStatus}, new stop ${caught!.nextStatus}`);
+    const killedAt = Date.now();
+    hb = procs.stage('harvest_brain');
+    const check = async () => {
+      const stops = await openStops(r, names);
+      for (const s of syms) {
+        const mine = stops.filter((x) => x.symbol === s);
+        const rec = readProtect(s, await r.hgetall(names.protect(s)));
+        const sl = Number(await r.hget(names.position(s), 'sl_price'));
+        if (mine.length !== 1 || rec?.status !== 'ACTIVE' || rec.client_algo_id !== mine[0].client_algo_id || Math.abs(Number(mine[0].stop_price) - sl) > sl * 1e-3) return false;
+      }
+      return stops.length === syms.length;
+    };
+    await waitFor(check, 30000, 'exactly one stop per position at its level after the restart');
+    console.log(`[protect-move] restart → every position with exactly one stop: ${Date.now() - killedAt} ms`);
+    const gaps = await Promise.all(syms.map(async (s) => Number(await r.hget(names.protect(s), 'gap_ms'))));
+    console.log(`[protect-move] longest cancel→place gap per position (ms): ${gaps.join(', ')}`);
+    await procs.killAll('SIGTERM');
+  }, 120_000);
 });
+
