@@ -121,7 +121,7 @@ describe.runIf(existsSync('dist/cli.js'))('protective stops across SIGKILL (real
     const prefix = uniquePrefix('pmkt');
     const names = new Names({ prefix });
     await setup(r, names, ['BTCUSDT']);
-    const procs = new Procs({ redisUrl: testRedisUrl(), prefix, env: { QT_SYMBOLS: 'BTCUSDT', QT_SL_PCT: '1' } });
+    const procs = new Procs({ redisUrl: testRedisUrl(), prefix, capture: true, env: { QT_SYMBOLS: 'BTCUSDT', QT_SL_PCT: '1', QT_LOG_LEVEL: 'info' } });
     all.push(procs);
     const engine = procs.stage('intent_bridge,apply_layer,intent_executor');
     await r.xadd(names.stream('trade.intent'), '*', ...entry(names, 'BTCUSDT', 0));
@@ -161,7 +161,8 @@ describe.runIf(existsSync('dist/cli.js'))('protective stops across SIGKILL (real
     procs.stage('reconciler,harvest_brain', { QT_RECONCILE_MS: '500' });
     await waitFor(async () => (await r.exists(names.position('BTCUSDT'))) === 0 && (await r.exists(names.protect('BTCUSDT'))) === 0, 30000, 'engine books the fired stop');
     console.log(`[protect-market] engine back → position booked closed: ${Date.now() - back} ms`);
-    expect(Number(await r.hget(names.ledger('BTCUSDT'), 'realized_pnl'))).toBeCloseTo(Number(fill.realized_pnl), 6);
+    const ledger = await r.hgetall(names.ledger('BTCUSDT'));
+    expect(Number(ledger.realized_pnl), `booked once (ledger ${JSON.stringify(ledger)}; logs: ${procs.output.join('').slice(-3000)})`).toBeCloseTo(Number(fill.realized_pnl), 6);
     expect((await entries(r, names.stream('execution.result'))).filter((e) => e.plan_id === rec.client_algo_id)).toHaveLength(1);
     expect(await openStops(r, names)).toHaveLength(0);
     await procs.killAll('SIGTERM');

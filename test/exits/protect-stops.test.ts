@@ -11,6 +11,7 @@ import type { StageRunner } from '../../src/engine/runtime/stage-runner.js';
 import { harvestBrain, STOP_FALLBACK_MS } from '../../src/engine/stages/harvest-brain.js';
 import { reconciler } from '../../src/engine/stages/reconciler.js';
 import { ensureStop, readProtect, stopClientAlgoId } from '../../src/engine/protect/stops.js';
+import { learnTriggered } from '../../src/engine/protect/learn.js';
 import { readPosition } from '../../src/contract/state.js';
 import { collectSnapshot } from '../../src/diagnose/collect.js';
 import { findingsOf } from '../../src/diagnose/findings.js';
@@ -111,6 +112,17 @@ describe('protective stop lifecycle on the paper pipeline', () => {
     expect(pnl).toBeLessThan(0);
     // Only the paper exchange's announcement: the reconciler does not announce a paper fill twice.
     expect((await entries(r, names, 'execution.result')).filter((e) => e.plan_id === rec.client_algo_id)).toHaveLength(1);
+    // A pass working from a stale read (the position as it was) starts no record again…
+    const d = { redis: r, names, exchange, now: Date.now, log: quietLog };
+    const stale = { symbol: 'BTCUSDT', side: 'LONG' as const, qty: 0.01, entry_price: entryPrice, leverage: 5, sl_price: rec.stop_price, tp_price: 0, initial_risk_usd: 5, opened_at: rec.opened_at, updated_at: rec.opened_at, plan_id: 'x' };
+    expect(await ensureStop(d, 'BTCUSDT', stale, rec.stop_price, { mode: 'all' })).toBe('none');
+    expect(await r.exists(names.protect('BTCUSDT'))).toBe(0);
+    // …and a record of the booked stop written again is dropped, not booked twice.
+    await r.hset(names.protect('BTCUSDT'), { position_ref: rec.position_ref, side: 'LONG', status: 'TRIGGERED', client_algo_id: rec.client_algo_id, stop_price: String(rec.stop_price), seq: '1' });
+    const again = await learnTriggered({ ...d, streamMaxLen: 1000, fetchOrder: (s, c) => exchange.fetchOrderByClientId(s, c) }, []);
+    expect(again.booked).toEqual([]);
+    expect(Number(await r.hget(names.ledger('BTCUSDT'), 'realized_pnl'))).toBeCloseTo(pnl, 9);
+    expect(await r.exists(names.protect('BTCUSDT'))).toBe(0);
   });
 
   it('harvest_brain moves the stop with the trailing stop: one resting stop before and after, the old one cancelled', async () => {

@@ -3,7 +3,8 @@
  * the engine was down (or between two passes) is learnt from the exchange, never guessed: each
  * `{prefix}:protect:{SYMBOL}` record's order is looked up by its client algo id, and a fired one
  * (TRIGGERED / FINISHED) is booked on the engine's position and ledger once (one guarded script:
- * the record is deleted in the same step). A stop the exchange no longer holds (cancelled, expired,
+ * the record is deleted in the same step, and the ledger's `last_stop_booked` names the stop, so a
+ * record of the same stop written again later is dropped, never booked twice). A stop the exchange no longer holds (cancelled, expired,
  * unknown) while the record says ACTIVE becomes LOST, which harvest_brain re-places.
  *
  * The fill: the paper exchange's trigger order is found by its client id (`qtpx-{algoId}`,
@@ -26,6 +27,10 @@ import { positionRefOf, protectedSymbols, readProtect, type StopDeps } from './s
 const BOOK_LUA = APPLY_FILL_FN + `
 local st = redis.call('HMGET', KEYS[1], 'client_algo_id', 'position_ref', 'status')
 if st[2] ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[3], 'last_stop_booked') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
 if ARGV[3] ~= '' then
   local cur = redis.call('HMGET', KEYS[2], 'opened_at', 'side')
   if (cur[1] or '') .. '|' .. (cur[2] or '') == ARGV[2] then apply_fill(KEYS[2], cjson.decode(ARGV[3])) end
@@ -33,7 +38,7 @@ end
 redis.call('HINCRBYFLOAT', KEYS[3], 'realized_pnl', ARGV[4])
 redis.call('HINCRBYFLOAT', KEYS[3], 'fees', ARGV[5])
 redis.call('HINCRBY', KEYS[3], 'trades', 1)
-redis.call('HSET', KEYS[3], 'last_plan_id', ARGV[1], 'updated_at', ARGV[6])
+redis.call('HSET', KEYS[3], 'last_plan_id', ARGV[1], 'last_stop_booked', ARGV[1], 'updated_at', ARGV[6])
 if #ARGV > 7 then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(ARGV, 8)) end
 redis.call('DEL', KEYS[1])
 return 1

@@ -131,10 +131,18 @@ if cur ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 return 1
 `;
-/** Starts a record for a new position unless one for it exists; returns the record. KEYS[1]; ARGV: ref, pairs. */
+/**
+ * Starts a record for a new position unless one for it exists; returns the record. Nothing (-1) when
+ * the engine's position is no longer the one read (closed or replaced meanwhile: a stale read must not
+ * start a record, whose first client id may be a stop already booked). KEYS: protect, position; ARGV: ref, pairs.
+ */
 const START_LUA = `
 local cur = redis.call('HGET', KEYS[1], 'position_ref')
 local created = 0
+local pos = redis.call('HMGET', KEYS[2], 'opened_at', 'side', 'qty')
+if (pos[1] or '') .. '|' .. (pos[2] or '') ~= ARGV[1] or not tonumber(pos[3] or '') or tonumber(pos[3]) <= 0 then
+  return {-1, {}}
+end
 if cur ~= ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], unpack(ARGV, 2))
@@ -195,9 +203,10 @@ export async function ensureStop(d: StopDeps, symbol: string, pos: PositionState
     if (!rec) {
       const cid = stopClientAlgoId(d.names.prefix, symbol, ref, 1);
       const now = d.now();
-      const [c, flat] = (await d.redis.eval(START_LUA, 1, key, ref, ...pairs({
+      const [c, flat] = (await d.redis.eval(START_LUA, 2, key, d.names.position(symbol), ref, ...pairs({
         position_ref: ref, side: pos.side, status: 'PLACING', client_algo_id: cid, stop_price: stop, seq: 1, opened_at: pos.opened_at, updated_at: now,
       }))) as [number, string[]];
+      if (c === -1) return 'none'; // the position changed since it was read: the next pass sees it as it is
       created = c === 1;
       const h: Record<string, string> = {};
       for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]] = flat[i + 1];
