@@ -237,5 +237,18 @@ describe('protective stop lifecycle on the paper pipeline', () => {
     await waitFor(async () => (await r.exists(names.position('BTCUSDT'))) === 0, 10000, 'closed');
     await waitFor(async () => (await exchange.fetchOpenConditionalOrders()).length === 0, 10000, 'its stop cancelled');
   }, 30_000);
+
+  it('without a reconciler, harvest_brain books a stop that fired once its crossing outlives STOP_FALLBACK_MS, and sends no close of its own', async () => {
+    const { names, exchange, rec } = await opened();
+    const hb = runnerFor(harvestBrain({ rules: (s) => exchange.rules(s), everyMs: 50, stops: exchange }), names, r);
+    await hb.start();
+    running.push(hb);
+    await setPrice(r, names, 'BTCUSDT', rec.stop_price - 5);
+    expect(await exchange.triggerConditionalOrders()).toHaveLength(1);
+    await waitFor(async () => (await r.exists(names.position('BTCUSDT'))) === 0, 20000, 'engine position booked closed');
+    expect(await r.exists(names.protect('BTCUSDT'))).toBe(0);
+    expect((await entries(r, names, 'trade.intent')).filter((e) => e.intent_type === 'HARVEST')).toEqual([]);
+    expect(Number(await r.hget(names.ledger('BTCUSDT'), 'realized_pnl'))).toBeLessThan(0);
+  }, 30_000);
 });
 

@@ -9,7 +9,8 @@
  * move a crash cut in half, moves it to the sl price tightened by the trailing stop (when that
  * moved ≥ 0.1 R), and cancels the stop of a closed position. While a resting stop covers the level
  * the mark crossed, harvest_brain leaves the `sl:` / `trail:` close to the exchange for
- * STOP_FALLBACK_MS, then sends its own (a stop that did not fire).
+ * STOP_FALLBACK_MS; then it asks the exchange: a stop that fired is booked (protect/learn.ts, as
+ * the reconciler does), one that did not gets harvest_brain's own close.
  */
 import type { ExitIntent } from '../../contract/messages.js';
 import { DEFAULT_POLICY } from '../../contract/state.js';
@@ -22,6 +23,8 @@ import { loadOpenPositions, newId, qtyRulesOf, rulesLookup, type RulesLookup } f
 import { out, type Output, type StateWrite, type TickerStage } from '../runtime/types.js';
 import { PolicyCache } from '../state/policy.js';
 import { ensureStop, protectedSymbols, readProtect, type StopExchange } from '../protect/stops.js';
+import { learnTriggered } from '../protect/learn.js';
+import type { Exchange } from '../exchange/types.js';
 import { trailStop } from '../exits/ladder.js';
 import type { PositionState } from '../../contract/state.js';
 
@@ -46,6 +49,8 @@ export interface HarvestOptions {
   fallbackPolicy?: typeof DEFAULT_POLICY;
   /** The exchange's resting stops (QT_STOP_ON_EXCHANGE); absent: exits live here only. */
   stops?: StopExchange | null;
+  /** MAXLEN ~ of execution.result (a fired stop booked here on a non-paper exchange). */
+  streamMaxLen?: number;
 }
 
 export function harvestBrain(o: HarvestOptions): TickerStage {
@@ -76,6 +81,14 @@ export function harvestBrain(o: HarvestOptions): TickerStage {
           if (!prot || now - since < STOP_FALLBACK_MS) continue;
           const x = await o.stops.fetchConditionalOrder(sym, prot.client_algo_id).catch(() => null);
           if (x && ['TRIGGERING', 'TRIGGERED', 'FINISHED'].includes(x.status)) fired.add(sym);
+        }
+        if (fired.size) {
+          // The exchange closed it: book it now rather than wait for the reconciler (or run without one).
+          const x = o.stops as Partial<Exchange>;
+          await learnTriggered({
+            redis: ctx.redis, names: ctx.names, exchange: o.stops, now: () => ctx.now(), log: ctx.log, streamMaxLen: o.streamMaxLen ?? 100_000,
+            fetchOrder: x.fetchOrderByClientId ? (s, c) => x.fetchOrderByClientId!(s, c) : undefined,
+          }, []);
         }
       }
 
@@ -158,6 +171,7 @@ export async function createHarvestBrain(deps: EngineDeps): Promise<TickerStage>
   const { canRestStops } = await import('../protect/stops.js');
   return harvestBrain({
     stops: deps.config.protect.enabled && canRestStops(deps.exchange) ? deps.exchange : null,
+    streamMaxLen: deps.config.runtime.streamMaxLen,
     rules: await rulesLookup(deps.exchange, deps.config.paper.marketsFile),
     exits: { ladder, trailR: h.trailR, emergencyR: h.emergencyR },
   });
