@@ -24,7 +24,7 @@ import { trendOptions, type TrendOptions } from './trend.js';
 import { collectLeases } from './leases.js';
 
 export interface CollectOptions {
-  /** POSITION_UNPROTECTED grace period, ms (default QT_STOP_GRACE_MS, else 10 s). */
+  /** POSITION_UNPROTECTED grace period, ms (default: the thresholds' stopGraceMs, QT_STOP_GRACE_MS, 10 s). */
   stopGraceMs?: number;
   windowMs: number;
   now?: number;
@@ -232,8 +232,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     const h = posHashes.get(names.position(row.symbol));
     if (h) openHashes.set(row.symbol, h);
   }
-  const graceEnv = Number(process.env.QT_STOP_GRACE_MS);
-  const protect = await readProtectState(rd, names, openHashes, opts.stopGraceMs ?? (Number.isFinite(graceEnv) && graceEnv >= 0 && process.env.QT_STOP_GRACE_MS ? graceEnv : 10_000));
+  const protect = await readProtectState(rd, names, openHashes, opts.stopGraceMs ?? th.stopGraceMs ?? 10_000);
   exchange.host = [...beats.values()].map((h) => h.exchange_host).find((h) => !!h) ?? null;
   for (const c of rd.denied) unknowns.push(`${c}: denied by this Redis user's ACL`);
   const blind: BlindSpot[] = [];
