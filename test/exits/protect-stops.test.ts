@@ -250,5 +250,21 @@ describe('protective stop lifecycle on the paper pipeline', () => {
     expect((await entries(r, names, 'trade.intent')).filter((e) => e.intent_type === 'HARVEST')).toEqual([]);
     expect(Number(await r.hget(names.ledger('BTCUSDT'), 'realized_pnl'))).toBeLessThan(0);
   }, 30_000);
+
+  it('a stop that fires while being moved is booked from the fired one, and the new one is cancelled', async () => {
+    const { names, exchange, rec } = await opened();
+    const pos = readPosition('BTCUSDT', await r.hgetall(names.position('BTCUSDT')))!;
+    // The mark crosses the old stop and the paper exchange fires it, just before harvest_brain moves it.
+    await setPrice(r, names, 'BTCUSDT', rec.stop_price - 5);
+    expect(await exchange.triggerConditionalOrders()).toHaveLength(1);
+    await setPrice(r, names, 'BTCUSDT', 50000);
+    const d = { redis: r, names, exchange, now: Date.now, log: quietLog };
+    expect(await ensureStop(d, 'BTCUSDT', pos, 49700, { mode: 'all' })).toBe('triggered');
+    expect(await exchange.fetchOpenConditionalOrders()).toEqual([]);
+    expect(readProtect('BTCUSDT', await r.hgetall(names.protect('BTCUSDT')))).toMatchObject({ status: 'TRIGGERED', client_algo_id: rec.client_algo_id });
+    const booked = await learnTriggered({ ...d, streamMaxLen: 1000, fetchOrder: (s, c) => exchange.fetchOrderByClientId(s, c) }, []);
+    expect(booked.booked.map((b) => b.clientAlgoId)).toEqual([rec.client_algo_id]);
+    expect(await r.exists(names.position('BTCUSDT'))).toBe(0);
+  });
 });
 

@@ -341,8 +341,7 @@ async function advance(d: StopDeps, rec: ProtectRecord, side: 'BUY' | 'SELL', fr
     }
     if (resting(n)) {
       await activate(d, rec, n!, seq);
-      if (resting(o)) await cancelOld(d, rec, oldCid);
-      return 'moved';
+      return resting(o) ? cancelOld(d, rec, oldCid, nextCid) : 'moved';
     }
   }
   const oldResting = fresh || resting(oldO);
@@ -350,8 +349,7 @@ async function advance(d: StopDeps, rec: ProtectRecord, side: 'BUY' | 'SELL', fr
     try {
       const n = await x.placeConditionalOrder({ symbol: sym, side, type: 'STOP_MARKET', stopPrice: stop, clientAlgoId: nextCid });
       await activate(d, rec, n, seq);
-      await cancelOld(d, rec, oldCid);
-      return 'moved';
+      return cancelOld(d, rec, oldCid, nextCid);
     } catch (e) {
       if (!isCode(e, CLOSE_POSITION_EXISTS)) throw e;
     }
@@ -398,9 +396,16 @@ async function advance(d: StopDeps, rec: ProtectRecord, side: 'BUY' | 'SELL', fr
   return 'moved';
 }
 
-async function cancelOld(d: StopDeps, rec: ProtectRecord, cid: string): Promise<void> {
+/**
+ * Cancels the replaced stop. If it fired meanwhile (the mark crossed it during the move), the new
+ * one is cancelled too and the record names the fired one (TRIGGERED), so its fill is booked.
+ */
+async function cancelOld(d: StopDeps, rec: ProtectRecord, cid: string, newCid: string): Promise<EnsureResult> {
   const c = await d.exchange.cancelConditionalOrder(rec.symbol, cid);
-  if (fired(c)) d.log.warn('protective stop fired while being replaced; the reconciler books it', { symbol: rec.symbol, client_algo_id: cid });
+  if (!fired(c)) return 'moved';
+  d.log.warn('protective stop fired while being replaced; booked from the fired one', { symbol: rec.symbol, client_algo_id: cid });
+  await d.exchange.cancelConditionalOrder(rec.symbol, newCid);
+  return triggered(d, rec, c!);
 }
 
 /** Cancels every order of a record whose position is gone; 'triggered' when one had fired (record kept for the reconciler). */
