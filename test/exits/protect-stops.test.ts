@@ -266,5 +266,37 @@ describe('protective stop lifecycle on the paper pipeline', () => {
     expect(booked.booked.map((b) => b.clientAlgoId)).toEqual([rec.client_algo_id]);
     expect(await r.exists(names.position('BTCUSDT'))).toBe(0);
   });
+
+  it('QT_STOP_ON_EXCHANGE=0 turns it off: the config says so and an executor without it fills with no stop', async () => {
+    const { loadConfig } = await import('../../src/config/config.js');
+    expect(loadConfig({ overrides: { QT_STOP_ON_EXCHANGE: '0' } }).protect.enabled).toBe(false);
+    expect(loadConfig({ overrides: {} }).protect).toEqual({ enabled: true, graceMs: 10_000 });
+    const { createIntentBridge } = await import('../../src/engine/stages/intent-bridge.js');
+    const { createApplyLayer } = await import('../../src/engine/stages/apply-layer.js');
+    const { createIntentExecutor } = await import('../../src/engine/stages/intent-executor.js');
+    const { PolicyCache } = await import('../../src/engine/state/policy.js');
+    const { DEFAULT_POLICY } = await import('../../src/contract/state.js');
+    const names = testNames();
+    await writePolicy(r, names);
+    await setPrice(r, names, 'BTCUSDT', 50000);
+    const exchange = new PaperExchange({ redis: r, names, balance: 100000, slippageBps: 0, takerFee: 0 });
+    for (const st of [
+      createIntentBridge({ names, rules: (s) => exchange.rules(s), policy: new PolicyCache(names, DEFAULT_POLICY, 100) }),
+      createApplyLayer({ names, policy: new PolicyCache(names, DEFAULT_POLICY, 100), pendingTtlMs: 1000 }),
+      createIntentExecutor({ exchange, names, mode: 'PAPER', protectStops: false }),
+    ]) {
+      const x = runnerFor(st, names, r);
+      await x.start();
+      running.push(x);
+    }
+    await openEntry(r, names, 'BTCUSDT', 'BUY', 0.01, 1, 50000);
+    await waitFor(async () => Number(await r.hget(names.position('BTCUSDT'), 'qty')) === 0.01, 10000, 'filled');
+    await waitFor(async () => (await r.xlen(names.stream('apply.result'))) === 1, 10000, 'result');
+    // The executor's stop waits for its placements in flight: after it, whatever it would place is placed.
+    await stopAll(running);
+    running = [];
+    expect(await r.exists(names.protect('BTCUSDT'))).toBe(0);
+    expect(await exchange.fetchOpenConditionalOrders()).toEqual([]);
+  });
 });
 
