@@ -10,6 +10,7 @@ import { startRedisServer, removeDir } from '../redis/server.js';
 import { fillLarge } from './fill.js';
 import { firstSignalSeconds } from './first-signal.js';
 import { runLatency, runPipeline, runRelay } from './pipeline.js';
+import { protectTimes } from './protect.js';
 import { figure, table, type Figure } from './stats.js';
 
 const args = new Set(process.argv.slice(2));
@@ -77,6 +78,18 @@ async function main(): Promise<void> {
     figures.first_signal_s = figure(first, 's');
     await r.flushall();
 
+    log('protective stops: fill → stop resting, and crossing → fill with the market stage alone');
+    const rest: number[] = [], cross: number[] = [];
+    for (let i = 0; i < (quick ? 1 : P.runs); i++) {
+      const pt = await protectTimes(r, server.url, `bench-protect-${i}`);
+      rest.push(...pt.restMs);
+      cross.push(pt.crossToFillMs);
+      log(`  fill → resting ${pt.restMs.join(', ')} ms; crossing → fill ${pt.crossToFillMs} ms (tick ${pt.tickMs} ms)`);
+    }
+    figures.stop_resting_after_fill_ms = figure(rest, 'ms');
+    figures.stop_cross_to_fill_ms = figure(cross, 'ms');
+    await r.flushall();
+
     log(`filling ${P.entries} stream entries and ${P.keys} keys`);
     const names = new Names({ prefix: 'quantum' });
     await fillLarge(r, names, P.entries, P.keys);
@@ -113,7 +126,7 @@ async function main(): Promise<void> {
   else {
     const T: Record<string, string> = {
       pipeline_intents_per_s: '>= 5000', pipeline_vs_relay: '>= 0.5', latency_p99_ms: '<= 10', engine_rss_mb: '<= 250',
-      diagnose_ms: '<= 1000', first_signal_s: '<= 15', health_ms: '<= 500', help_ms: '<= 300', tui_refresh_commands: 'independent of length',
+      diagnose_ms: '<= 1000', first_signal_s: '<= 15', stop_resting_after_fill_ms: '<= 100', stop_cross_to_fill_ms: '<= one market tick (100)', health_ms: '<= 500', help_ms: '<= 300', tui_refresh_commands: 'independent of length',
     };
     process.stdout.write(table(Object.entries(figures).map(([k, f]) => [k, f, T[k] ?? ''])) + '\n');
   }

@@ -12,5 +12,6 @@ import { diagnose } from './diagnose.js';
 import { health } from './health.js';
 import { cleanup } from './cleanup.js';
 import { services } from './services.js';
+import { orders } from './orders.js';
 
-export const COMMANDS: QtCommand<any>[] = [up, configShow, systemdGenerate, policy, killSwitch, close, traceCommand, tui, diagnose, health, cleanup, services];
+export const COMMANDS: QtCommand<any>[] = [up, configShow, systemdGenerate, policy, killSwitch, close, orders, traceCommand, tui, diagnose, health, cleanup, services];

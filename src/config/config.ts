@@ -65,6 +65,8 @@ export const VARIABLES = {
   ],
   QT_HARVEST_TRAIL_R: [C.dec(0.1, 100), '1', 'harvest_brain: trailing stop distance in R behind the best price, after the ladder'],
   QT_HARVEST_EMERGENCY_R: [C.matching(/^-\d+(\.\d+)?$/, 'expected a negative R like -1.5'), '-1.5', 'harvest_brain: close everything at this adverse R'],
+  QT_STOP_ON_EXCHANGE: [C.bool(), 'true', 'every open position keeps a protective STOP_MARKET (closePosition, mark price) resting on the exchange at its stop price (docs/exits-and-risk.md); false: exits live in harvest_brain only'],
+  QT_STOP_GRACE_MS: [C.int(0, 3600000), '10000', 'POSITION_UNPROTECTED: an open position may be without a resting stop this long (placement in progress)'],
   QT_RECONCILE_POLICY: [C.oneOf(['report', 'adopt', 'close'] as const), 'report', 'reconciler: what to do about drift'],
   QT_RECONCILE_MS: [C.int(500, 3600000), '10000', 'reconciler: poll period'],
   QT_LOG_FORMAT: [C.oneOf(['pretty', 'json'] as const), 'pretty', 'log format: pretty (terminal) or json (journald)'],
@@ -131,6 +133,8 @@ export interface Config {
   paper: { balance: number; slippageBps: number; takerFee: number; marketsFile?: string };
   reconcile: { policy: 'report' | 'adopt' | 'close'; everyMs: number };
   harvest: { ladder: string; trailR: number; emergencyR: number };
+  /** Protective stops on the exchange (QT_STOP_ON_EXCHANGE, QT_STOP_GRACE_MS ms). */
+  protect: { enabled: boolean; graceMs: number };
   log: { format: 'pretty' | 'json'; level: string };
   /** Credentials; never printed (see redactedConfig). */
   binance: { apiKey?: string; apiSecret?: string };
@@ -299,6 +303,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       marketsFile: values.QT_MARKETS_FILE as string | undefined,
     },
     reconcile: { policy: values.QT_RECONCILE_POLICY as 'report' | 'adopt' | 'close', everyMs: values.QT_RECONCILE_MS as number },
+    protect: { enabled: values.QT_STOP_ON_EXCHANGE as boolean, graceMs: values.QT_STOP_GRACE_MS as number },
     harvest: { ladder: values.QT_HARVEST_LADDER as string, trailR: values.QT_HARVEST_TRAIL_R as number, emergencyR: Number(values.QT_HARVEST_EMERGENCY_R) },
     log: { format: values.QT_LOG_FORMAT as 'pretty' | 'json', level: values.QT_LOG_LEVEL as string },
     binance: { apiKey, apiSecret },

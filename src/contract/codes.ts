@@ -76,6 +76,7 @@ export const FINDING_CODES = [
   'ENGINE_CONTENDED',
   'EXCHANGE_LIMITED',
   'CLOCK_SKEW',
+  'POSITION_UNPROTECTED',
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 

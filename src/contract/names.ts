@@ -260,6 +260,36 @@ export class Names {
   paperOrderLog(): string {
     return `${this.prefix}:paper:orders`;
   }
+  /**
+   * The engine's record of a position's protective stop resting on the exchange (issue 18,
+   * docs/contract.md "Protective stops"): hash `position_ref`, `side`, `client_algo_id`,
+   * `algo_id`, `stop_price`, `status` (PLACING | ACTIVE | REPLACING | LOST | TRIGGERED | FAILED), `seq`,
+   * `opened_at`, `placed_at`, `rest_ms`, `prev_client_algo_id` / `next_*` (mid-move), `error`, `updated_at` (epoch ms).
+   */
+  protect(symbol: string): string {
+    return `${this.prefix}:protect:${symbol}`;
+  }
+  /** Pattern matching every protective-stop record. */
+  protectPattern(): string {
+    return `${this.prefix}:protect:*`;
+  }
+  /** The symbol of a `protect:*` key, or null. */
+  protectSymbolOf(key: string): string | null {
+    const p = `${this.prefix}:protect:`;
+    return key.startsWith(p) && key.length > p.length && !key.slice(p.length).includes(':') ? key.slice(p.length) : null;
+  }
+  /** The paper exchange's conditional (algo) order, by client algo id. */
+  paperAlgo(clientAlgoId: string): string {
+    return `${this.prefix}:paper:algo:${clientAlgoId}`;
+  }
+  /** The paper exchange's resting conditional orders (status NEW): a set of client algo ids. */
+  paperAlgoOpen(): string {
+    return `${this.prefix}:paper:algos:open`;
+  }
+  /** The paper exchange's algo id counter. */
+  paperAlgoSeq(): string {
+    return `${this.prefix}:paper:algos:seq`;
+  }
   /** harvest_brain's exit state per position (ladder steps taken, trailing stop). */
   exitState(symbol: string): string {
     return `${this.prefix}:exit:${symbol}`;

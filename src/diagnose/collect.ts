@@ -14,6 +14,7 @@ import { policyLimit, positionsSummary } from './positions.js';
 import { funnelOf, minutesOf, stagesFromMetrics, stagesFromRejections, stagesFromStreams } from './metrics.js';
 import type { BlindSpot, PipelineSnapshot, RejectionExample, ReplaySummary } from './read-model.js';
 import { readExchangeState } from './findings-exchange.js';
+import { readProtectState } from './findings-protect.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './thresholds.js';
 import { entries, idMs, num, Reader, type Cmd } from './redis-read.js';
 import { levenshtein } from './streams.js';
@@ -23,6 +24,8 @@ import { trendOptions, type TrendOptions } from './trend.js';
 import { collectLeases } from './leases.js';
 
 export interface CollectOptions {
+  /** POSITION_UNPROTECTED grace period, ms (default: the thresholds' stopGraceMs, QT_STOP_GRACE_MS, 10 s). */
+  stopGraceMs?: number;
   windowMs: number;
   now?: number;
   thresholds?: Thresholds;
@@ -223,6 +226,13 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
   const trends = trendsFromMetrics(metricHashes, streamsRes.streams, now, opts.trend ?? trendOptions());
 
   const exchange = await readExchangeState(rd, names);
+  // each open position's protective stop (findings-protect.ts)
+  const openHashes = new Map<string, Record<string, string>>();
+  for (const row of positions.rows) {
+    const h = posHashes.get(names.position(row.symbol));
+    if (h) openHashes.set(row.symbol, h);
+  }
+  const protect = await readProtectState(rd, names, openHashes, opts.stopGraceMs ?? th.stopGraceMs ?? 10_000);
   exchange.host = [...beats.values()].map((h) => h.exchange_host).find((h) => !!h) ?? null;
   for (const c of rd.denied) unknowns.push(`${c}: denied by this Redis user's ACL`);
   const blind: BlindSpot[] = [];
@@ -243,6 +253,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     services,
     registry_known: registryKnown,
     positions,
+    protect,
     rejections: { latest: examplesOf(rejections), total_in_window: rejections.length },
     dead_letters: { count_in_window: dead.length, latest: dead.slice(0, 20) },
     funnel: funnelOf(stages, streamsRes.streams),

@@ -11,6 +11,7 @@ import { firstGhosts } from './positions.js';
 import { deadLetterTrim } from './dead-letter-trim.js';
 import { engineContendedFindings } from './findings-leases.js';
 import { exchangeFindings } from './findings-exchange.js';
+import { protectFindings } from './findings-protect.js';
 import { STAGES, STAGE_INPUT } from '../contract/names.js';
 import { trendFindings } from './trend.js';
 import { reasonsEvidence, reasonsText, silentWhy, stoppedFinding } from './findings-why.js';
@@ -53,6 +54,7 @@ export function findingsOf(snap: PipelineSnapshot, th: Thresholds): Finding[] {
   out.push(...serviceFindings(snap), ...positionFindings(snap), ...miscFindings(snap), ...trendFindings(snap.trends ?? []), ...expiredFindings(snap));
   out.push(...engineContendedFindings(snap));
   out.push(...exchangeFindings(snap));
+  out.push(...protectFindings(snap));
   return out.sort((a, b) => sevRank[b.severity] - sevRank[a.severity] || a.code.localeCompare(b.code) || a.subject.localeCompare(b.subject));
 }
 

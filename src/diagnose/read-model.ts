@@ -5,6 +5,7 @@
  * with a bounded number of pipelined, read-only Redis commands.
  */
 import type { ExchangeState } from './findings-exchange.js';
+import type { ProtectState } from './findings-protect.js';
 import type { FindingCode, Mode, Severity, Status } from '../contract/codes.js';
 import type { GroupTrend } from './trend.js';
 import type { ReplayReport } from '../engine/replay-report.js';
@@ -266,6 +267,8 @@ export interface PipelineSnapshot {
   unknowns: string[];
   /** Redis commands this snapshot cost (bounded; independent of stream length) */
   commands: number;
+  /** Each open position's protective stop on the exchange (findings-protect.ts); absent in older snapshots. */
+  protect?: ProtectState;
   /** The exchange's limits, clock offset and resync records (findings-exchange.ts); absent in older snapshots. */
   exchange?: ExchangeState;
   /**

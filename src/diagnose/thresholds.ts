@@ -27,6 +27,8 @@ export interface Thresholds {
   poisonDeliveries: number;
   /** consumers in one group from which a count far above the running services is a leak (CONSUMER_LEAK) */
   consumerLeak: number;
+  /** an open position without a resting stop this long is POSITION_UNPROTECTED (QT_STOP_GRACE_MS, ms) */
+  stopGraceMs: number;
 }
 
 export const DEFAULT_THRESHOLDS: Thresholds = {
@@ -43,6 +45,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   silentMs: 5 * 60_000,
   poisonDeliveries: 5,
   consumerLeak: 100,
+  stopGraceMs: 10_000,
 };
 
 /** Environment variable of each threshold (durations take 30s, 5m, 3h…; shares 0..1). */
@@ -60,9 +63,10 @@ export const THRESHOLD_ENV: Record<keyof Thresholds, string> = {
   silentMs: 'QT_DIAG_SILENT',
   poisonDeliveries: 'QT_DIAG_POISON_DELIVERIES',
   consumerLeak: 'QT_DIAG_CONSUMER_LEAK',
+  stopGraceMs: 'QT_STOP_GRACE_MS',
 };
 
-const DURATIONS = new Set<keyof Thresholds>(['staleMs', 'staleCritMs', 'pendingIdleMs', 'consumerIdleMs', 'silentMs']);
+const DURATIONS = new Set<keyof Thresholds>(['staleMs', 'staleCritMs', 'pendingIdleMs', 'consumerIdleMs', 'silentMs', 'stopGraceMs']);
 
 export function parseThresholdValue(key: keyof Thresholds, raw: string): number {
   const s = String(raw).trim();

@@ -25,6 +25,7 @@ export async function createExchange(config: Config, redis: Redis, log: Logger, 
       balance: config.paper.balance,
       slippageBps: config.paper.slippageBps,
       takerFee: config.paper.takerFee,
+      streamMaxLen: config.runtime.streamMaxLen,
       log: log.child({ exchange: 'paper' }),
     });
   }

@@ -17,7 +17,8 @@ import { FaultInjector, faultError, type FaultKind, type FaultOptions } from './
 import { BINANCE, checkLeverage } from './order-rules.js';
 import { decideFill } from './paper-fill.js';
 import { ackFromHash, APPLY_BATCH, APPLY_ORDER, flat, n, readPaperPosition } from './paper-state.js';
-import type { Balance, Exchange, ExchangePosition, MarketRules, OrderAck, OrderRequest } from './types.js';
+import { PaperAlgoBook, type TriggeredFill } from './paper-algo.js';
+import type { Balance, ConditionalOrder, ConditionalOrderRequest, Exchange, ExchangePosition, MarketRules, OrderAck, OrderRequest } from './types.js';
 import { ExchangeError } from './types.js';
 
 export interface PaperOptions {
@@ -33,6 +34,8 @@ export interface PaperOptions {
   faults?: FaultOptions;
   log?: Logger;
   now?: () => number;
+  /** MAXLEN ~ of execution.result, where triggered stops announce their fills (QT_STREAM_MAXLEN; default 100000). */
+  streamMaxLen?: number;
 }
 
 const MAX_ATTEMPTS = 20;
@@ -58,10 +61,55 @@ export class PaperExchange implements Exchange {
    */
   private cache: { account: Record<string, string>; positions: Map<string, Record<string, string>>; prices: Map<string, [string | null, string | null]> } | null = null;
 
+  /** Resting conditional orders (paper-algo.ts). */
+  private readonly algos: PaperAlgoBook;
+
   constructor(private readonly o: PaperOptions) {
     this.markets = o.markets ?? loadMarkets(o.marketsFile);
     this.faults = new FaultInjector(o.faults);
     this.now = o.now ?? Date.now;
+    this.algos = new PaperAlgoBook({
+      redis: o.redis,
+      names: o.names,
+      now: () => this.now(),
+      rules: (s) => this.markets.get(s),
+      // A trigger's MARKET order takes the same path as any other (no injected faults: it is the exchange's own).
+      submit: (req) => this.execute(req),
+      fetchOrder: async (sym, cid) => {
+        const ack = ackFromHash(await o.redis.hgetall(o.names.paperOrder(cid)));
+        return ack && ack.symbol === sym ? ack : null;
+      },
+      streamMaxLen: o.streamMaxLen ?? 100_000,
+    });
+  }
+
+  /** Places a resting STOP_MARKET / TAKE_PROFIT_MARKET closePosition order (paper-algo.ts: Binance's rules and codes). */
+  async placeConditionalOrder(req: ConditionalOrderRequest): Promise<ConditionalOrder> {
+    this.callFault();
+    return this.algos.place(req);
+  }
+  /** Cancels a resting one; returns its state (not resting: the lookup, as Binance's -2011 is answered by the adapters). */
+  async cancelConditionalOrder(symbol: string, clientAlgoId: string): Promise<ConditionalOrder | null> {
+    this.callFault();
+    return this.algos.cancel(symbol, clientAlgoId);
+  }
+  async fetchConditionalOrder(symbol: string, clientAlgoId: string): Promise<ConditionalOrder | null> {
+    this.callFault();
+    return this.algos.fetch(symbol, clientAlgoId);
+  }
+  async fetchOpenConditionalOrders(symbol?: string): Promise<ConditionalOrder[]> {
+    this.callFault();
+    return this.algos.open(symbol);
+  }
+  /**
+   * Fires the resting orders the stored marks have crossed (and completes triggers a crash
+   * interrupted); each fill is announced on `execution.result`. Called by the market stage after
+   * every price write, so a crossed stop closes its position with no trading stage running.
+   */
+  async triggerConditionalOrders(): Promise<TriggeredFill[]> {
+    const fills = await this.algos.trigger();
+    if (fills.length) this.cache = null;
+    return fills;
   }
 
   /** Makes the next order submission fail with this fault (tests, reliability suites). */

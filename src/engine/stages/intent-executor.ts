@@ -39,6 +39,7 @@ import { DEFAULT_POLICY, readPosition } from '../../contract/state.js';
 import { PolicyCache, policyFromConfig } from '../state/policy.js';
 import { entryExpiry, originOf, staleExitCheck, type AgeRefusal } from './age-gate.js';
 import { applyFillArgs, clientOrderIdFor } from './executor-position.js';
+import { canRestStops, ensureStop, quietly } from '../protect/stops.js';
 
 export interface IntentExecutorOptions {
   exchange: Exchange;
@@ -62,6 +63,12 @@ export interface IntentExecutorOptions {
   streamMaxLen?: number;
   /** The policy (its `entry_max_age_ms`); default: the stored policy over DEFAULT_POLICY. */
   policy?: PolicyCache;
+  /**
+   * QT_STOP_ON_EXCHANGE (default true when the exchange can rest stops): once a batch's fills are
+   * committed, each filled symbol's protective stop is placed at once (or cancelled when the
+   * position closed); protect/stops.ts. harvest_brain completes whatever a crash interrupts.
+   */
+  protectStops?: boolean;
 }
 
 interface Batch {
@@ -108,6 +115,10 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
   const leverageSet = new Map<string, number>();
   let degradedByAuth = false;
   const policyCache = o.policy ?? new PolicyCache(names, DEFAULT_POLICY);
+  const stopExchange = o.protectStops !== false && canRestStops(o.exchange) ? o.exchange : null;
+  /** Symbols filled in the batch in hand; their stops are seen to once it is committed. */
+  let filledSymbols = new Set<string>();
+  const placing = new Set<Promise<void>>();
 
   type ResultExtra = Omit<ApplyResult, 'plan_id' | 'intent_id' | 'ts' | 'symbol' | 'side' | 'action' | 'source' | 'mode'>;
   const maxLen = o.streamMaxLen ?? 100000;
@@ -283,6 +294,7 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
 
   function filled(plan: ApplyApproved, cid: string, ack: OrderAck, ctx: StageContext): Outcome {
     const now = ctx.now();
+    filledSymbols.add(plan.symbol);
     const step = exchange.rules(plan.symbol)?.marketStepSize ?? 0;
     const fillArgs = applyFillArgs({ side: ack.side, qty: ack.filledQty, price: ack.avgPrice, ts: ack.ts || now }, plan, step);
     if (degradedByAuth) {
@@ -344,6 +356,7 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
     input: 'apply.approved',
 
     async prepare(batch: Delivery<ApplyApproved>[], ctx: StageContext): Promise<Batch> {
+      filledSymbols = new Set();
       // One round trip: every order key of the batch, and PENDING written for each plan never
       // seen before, BEFORE any exchange call: a crash after this point is found on restart
       // and looked up by client id.
@@ -439,6 +452,27 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
 
     resolvesRedelivery: true,
 
+    committed(_outcomes, ctx) {
+      if (!stopExchange || filledSymbols.size === 0) return;
+      const syms = [...filledSymbols];
+      filledSymbols = new Set();
+      // After the commit: the engine's position as written. Not awaited (the next batch goes on);
+      // a crash here leaves no stop, which harvest_brain's next pass (≤ 1 s) places.
+      const run = (async () => {
+        const p = ctx.redis.pipeline();
+        for (const s of syms) p.hgetall(names.position(s));
+        const res = (await p.exec()) ?? [];
+        await Promise.all(syms.map((s, i) => {
+          const pos = readPosition(s, (res[i]?.[1] ?? {}) as Record<string, string>);
+          const deps = { redis: ctx.redis, names, exchange: stopExchange, now: () => ctx.now(), log: ctx.log };
+          return ensureStop(deps, s, pos, pos?.sl_price ?? 0, { mode: 'initial' });
+        }));
+      })();
+      const q = quietly(run, ctx.log, 'protective stop after a fill');
+      placing.add(q);
+      void q.finally(() => placing.delete(q));
+    },
+
     async holdUntil() {
       return (await exchange.limitedUntil?.()) ?? null;
     },
@@ -447,6 +481,7 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
       if (o.ownsExchange) await exchange.start();
     },
     async stop() {
+      await Promise.all([...placing]);
       if (o.ownsExchange) await exchange.stop();
     },
   };
@@ -462,9 +497,9 @@ export async function intentExecutorFromDeps(deps: EngineDeps): Promise<Consumer
   const lookupWindowMs = (x: Exchange) => (x.name === 'paper' ? 0 : deps.config.orderLookupMs);
   if (deps.exchange) {
     const x = deps.exchange as Exchange;
-    return createIntentExecutor({ exchange: x, names: deps.config.names, mode: deps.mode, streamMaxLen: deps.config.runtime.streamMaxLen, lookupWindowMs: lookupWindowMs(x), policy, maxDeliveries: deps.config.runtime.maxDeliveries });
+    return createIntentExecutor({ exchange: x, names: deps.config.names, mode: deps.mode, streamMaxLen: deps.config.runtime.streamMaxLen, lookupWindowMs: lookupWindowMs(x), policy, maxDeliveries: deps.config.runtime.maxDeliveries, protectStops: deps.config.protect.enabled });
   }
   const { createExchange } = await import('../exchange/index.js');
   const exchange = await createExchange(deps.config, deps.writer, deps.log);
-  return createIntentExecutor({ exchange, names: deps.config.names, mode: deps.mode, ownsExchange: true, streamMaxLen: deps.config.runtime.streamMaxLen, lookupWindowMs: lookupWindowMs(exchange), policy, maxDeliveries: deps.config.runtime.maxDeliveries });
+  return createIntentExecutor({ exchange, names: deps.config.names, mode: deps.mode, ownsExchange: true, streamMaxLen: deps.config.runtime.streamMaxLen, lookupWindowMs: lookupWindowMs(exchange), policy, maxDeliveries: deps.config.runtime.maxDeliveries, protectStops: deps.config.protect.enabled });
 }

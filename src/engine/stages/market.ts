@@ -5,6 +5,12 @@
  * (loaded lazily). On restart the walk continues from the last written prices. In a replay
  * (QT_MARKET=replay) it does not tick on its timer: the replay's conductor ticks it once per
  * price point, on the replay clock (replay-lockstep.ts).
+ *
+ * With the paper exchange (QT_EXCHANGE=paper), the feed is also where the paper exchange's
+ * resting stop orders fire (issue 18; paper-algo.ts): every tick first triggers the orders the
+ * marks written so far have crossed, so `qt up --stages market` alone closes a position whose
+ * stop is crossed while every trading stage is down (one tick, QT_MARKET_TICK_MS, after the mark
+ * crossed it), the fill announced on `execution.result`.
  */
 import type { Config } from '../../config/config.js';
 import { formatNumber } from '../../contract/fields.js';
@@ -18,6 +24,8 @@ export interface MarketStageOptions {
   config: Config;
   /** Injected source (tests); otherwise chosen by `config.market`. */
   source?: PriceSource;
+  /** Fires the paper exchange's resting orders (default: a PaperExchange on the stage's Redis when QT_EXCHANGE=paper). */
+  triggers?: { triggerConditionalOrders(): Promise<{ order: { symbol: string; side: string; stopPrice: number; clientAlgoId: string; status: string }; ack: { avgPrice: number; filledQty: number } | null; mark: number }[]> } | null;
 }
 
 /** Held in a variable so the type checker does not need the module. */
@@ -53,6 +61,7 @@ export function createMarketStage(o: MarketStageOptions): TickerStage {
   const { config } = o;
   const symbols = config.symbols;
   let source = o.source;
+  let triggers = o.triggers;
 
   return {
     name: 'market',
@@ -60,6 +69,13 @@ export function createMarketStage(o: MarketStageOptions): TickerStage {
 
     async start(ctx: StageContext): Promise<void> {
       source ??= await createPriceSource(config, ctx.redis);
+      if (triggers === undefined && config.exchange === 'paper') {
+        const { PaperExchange } = await import('../exchange/paper.js');
+        triggers = new PaperExchange({
+          redis: ctx.redis, names: ctx.names, marketsFile: config.paper.marketsFile, balance: config.paper.balance,
+          slippageBps: config.paper.slippageBps, takerFee: config.paper.takerFee, streamMaxLen: config.runtime.streamMaxLen, now: () => ctx.now(),
+        });
+      }
       if (isResumable(source)) {
         const p = ctx.redis.pipeline();
         for (const s of symbols) p.hget(ctx.names.price(s), 'price');
@@ -81,6 +97,19 @@ export function createMarketStage(o: MarketStageOptions): TickerStage {
 
     async tick(ctx: StageContext): Promise<TickResult> {
       const now = ctx.now();
+      if (triggers) {
+        // The paper exchange's resting stops, on the marks written so far (a failure is retried next tick).
+        try {
+          for (const t of await triggers.triggerConditionalOrders()) {
+            ctx.log.info(t.ack ? 'paper stop triggered: position closed' : 'paper stop triggered with no position to close: expired', {
+              symbol: t.order.symbol, side: t.order.side, stop: t.order.stopPrice, mark: t.mark, client_algo_id: t.order.clientAlgoId,
+              ...(t.ack ? { qty: t.ack.filledQty, price: t.ack.avgPrice } : {}),
+            });
+          }
+        } catch (e) {
+          ctx.log.warn('paper stops: trigger pass failed; tried again next tick', { error: errorMessage(e) });
+        }
+      }
       const quotes = await source!.quotes(symbols, now);
       const rp = (source as { progress?: () => { at: number; points: number; pointsDone: number; finished: boolean; effectiveSpeed: number } }).progress?.();
       if (rp) {

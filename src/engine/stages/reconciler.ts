@@ -5,6 +5,9 @@
  * heartbeat; per policy (QT_RECONCILE_POLICY) it also adopts the exchange's positions or
  * emits RECONCILE close intents. An authentication failure is never retried in a loop:
  * the heartbeat says why and how to fix it, and the next attempt waits `authBackoffMs`.
+ * With stops on the exchange (issue 18), each poll first learns the protective stops that fired
+ * on the exchange (protect/learn.ts) and books them on the engine's positions, so a stop that
+ * triggered while the engine was down is booked by the first poll after start, before drift is judged.
  */
 import { formatNumber } from '../../contract/fields.js';
 import type { ExitIntent } from '../../contract/messages.js';
@@ -14,6 +17,8 @@ import { ExchangeError, type Exchange, type ExchangePosition } from '../exchange
 import { describeDrift, findDrift, planReconcile, type ReconcilePolicy } from '../exits/drift.js';
 import { loadOpenPositions, newId, qtyRulesOf, scanKeys } from '../exits/positions.js';
 import { out, type Output, type StateWrite, type TickerStage } from '../runtime/types.js';
+import { learnTriggered } from '../protect/learn.js';
+import type { StopExchange } from '../protect/stops.js';
 
 export const AUTH_FIX = 'exchange refused the credentials (401/-2015): check the API key / IP whitelist';
 
@@ -29,6 +34,10 @@ export interface ReconcilerOptions {
   maxBackoffMs?: number;
   /** A RECONCILE close for a symbol is not repeated within this time (default 3 polls, ≥ 30 s). */
   closeCooldownMs?: number;
+  /** The exchange's resting stops (QT_STOP_ON_EXCHANGE): triggered ones are learnt each poll. */
+  stops?: StopExchange | null;
+  /** MAXLEN ~ of execution.result (a learnt trigger's fill, non-paper exchanges). */
+  streamMaxLen?: number;
 }
 
 export function reconciler(o: ReconcilerOptions): TickerStage {
@@ -64,9 +73,20 @@ export function reconciler(o: ReconcilerOptions): TickerStage {
         return { rejections: [] };
       }
 
+      const names = ctx.names;
+      if (o.stops) {
+        try {
+          const x = o.exchange as Partial<Exchange>;
+          await learnTriggered({
+            redis: ctx.redis, names, exchange: o.stops, now: () => ctx.now(), log: ctx.log, streamMaxLen: o.streamMaxLen ?? 100_000,
+            fetchOrder: x.fetchOrderByClientId ? (s, cid) => x.fetchOrderByClientId!(s, cid) : undefined,
+          }, positions);
+        } catch (e) {
+          ctx.log.warn('protective stops: could not look them up this poll', { error: errorMessage(e).slice(0, 200) });
+        }
+      }
       const state: StateWrite[] = [];
       const outputs: Output[] = [];
-      const names = ctx.names;
       // Snapshots: one per exchange position; delete those the exchange no longer holds.
       const held = new Set<string>();
       for (const p of positions) {
@@ -125,7 +145,11 @@ export async function createReconciler(deps: EngineDeps): Promise<TickerStage> {
     exchange = await createExchange(deps.config, deps.writer, deps.log);
     owns = true;
   }
-  const stage = reconciler({ exchange, policy: deps.config.reconcile.policy, everyMs: deps.config.reconcile.everyMs, random: deps.replay?.random('reconciler') });
+  const { canRestStops } = await import('../protect/stops.js');
+  const stage = reconciler({
+    exchange, policy: deps.config.reconcile.policy, everyMs: deps.config.reconcile.everyMs, random: deps.replay?.random('reconciler'),
+    stops: deps.config.protect.enabled && canRestStops(exchange) ? exchange : null, streamMaxLen: deps.config.runtime.streamMaxLen,
+  });
   if (owns) {
     stage.start = async () => exchange!.start();
     stage.stop = async () => exchange!.stop();

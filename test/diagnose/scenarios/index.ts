@@ -8,7 +8,15 @@ const DAY = 86_400_000;
 const STAGE_STREAMS = ['ai.signal_generated', 'trade.intent', 'apply.plan', 'apply.approved', 'apply.result', 'execution.result'];
 const READERS: Record<string, string> = { 'ai.signal_generated': 'autonomous_trader', 'trade.intent': 'intent_bridge', 'apply.plan': 'apply_layer', 'apply.approved': 'intent_executor' };
 
-/** A healthy pipeline built by hand: every stream live and read, services beating, positions agree. */
+/** An ACTIVE protective stop record for a hand-built position without opened_at (issue 18: a healthy position has one). */
+async function stopFor(ctx: Ctx, sym: string, side: 'LONG' | 'SHORT', entry = 100): Promise<void> {
+  await hash(ctx, ctx.names.protect(sym), {
+    position_ref: `0|${side}`, side, status: 'ACTIVE', client_algo_id: `qtp-${sym.toLowerCase()}-1`, algo_id: '5000000001',
+    stop_price: String(side === 'LONG' ? entry * 0.95 : entry * 1.05), seq: '1', updated_at: String(ctx.now),
+  });
+}
+
+/** A healthy pipeline built by hand: every stream live and read, services beating, positions agree, each with its stop on the exchange. */
 export async function healthy(ctx: Ctx): Promise<void> {
   for (const s of STAGE_STREAMS) {
     await fill(ctx, s, 200, ctx.now - 2000);
@@ -29,6 +37,7 @@ export async function healthy(ctx: Ctx): Promise<void> {
     await hash(ctx, ctx.names.position(sym), { symbol: sym, side, qty, entry_price: '100', leverage: '5', initial_risk_usd: '10' });
     await hash(ctx, ctx.names.snapshot(sym), { qty, side, entry_price: '100', mark_price: '101', unrealized_pnl: '1', ts: String(ctx.now) });
     await hash(ctx, ctx.names.ledger(sym), { realized_pnl: '3', fees: '0.1', trades: '4' });
+    await stopFor(ctx, sym, side);
   }
 }
 
@@ -76,7 +85,10 @@ export async function positionCountInflated(ctx: Ctx): Promise<void> {
 
 /** 72 ghost keys (26 positions with qty 0 or missing, 46 snapshots at 0) next to 10 real positions. */
 export async function ghosts72(ctx: Ctx): Promise<void> {
-  for (let i = 0; i < 10; i++) await hash(ctx, ctx.names.position(`R${i}USDT`), { symbol: `R${i}USDT`, side: 'LONG', qty: '1', entry_price: '1' });
+  for (let i = 0; i < 10; i++) {
+    await hash(ctx, ctx.names.position(`R${i}USDT`), { symbol: `R${i}USDT`, side: 'LONG', qty: '1', entry_price: '1' });
+    await stopFor(ctx, `R${i}USDT`, 'LONG', 1);
+  }
   for (let i = 0; i < 26; i++) await hash(ctx, ctx.names.position(`G${i}USDT`), i % 2 ? { symbol: `G${i}USDT`, qty: '0' } : { symbol: `G${i}USDT`, side: 'LONG' });
   for (let i = 0; i < 46; i++) await hash(ctx, ctx.names.snapshot(`G${i}USDT`), { qty: '0', ts: '1' });
   for (let i = 0; i < 20; i++) await hash(ctx, ctx.names.ledger(`G${i}USDT`), { realized_pnl: '0', trades: '0' });
