@@ -150,7 +150,7 @@ describe('binance adapter: protective conditional orders', () => {
     const a = await ex.placeConditionalOrder(stop());
     const b = await ex.placeConditionalOrder(stop({ symbol: 'ETHUSDT', side: 'BUY', stopPrice: 4200 }));
     // placed by hand on the exchange: a last-price stop
-    expect(fake.algo.place({ algoType: 'CONDITIONAL', symbol: 'BTCUSDT', side: 'SELL', type: 'STOP_MARKET', triggerPrice: '90000', closePosition: 'true', workingType: 'CONTRACT_PRICE', clientAlgoId: 'by-hand-1' }).status).toBe(200);
+    expect(fake.algo.place({ algoType: 'CONDITIONAL', symbol: 'BTCUSDT', side: 'SELL', type: 'TAKE_PROFIT_MARKET', triggerPrice: '110000', closePosition: 'true', workingType: 'CONTRACT_PRICE', clientAlgoId: 'by-hand-1' }).status).toBe(200);
     expect((await ex.fetchOpenConditionalOrders('BTCUSDT')).map((o) => o.clientAlgoId)).toEqual([a.clientAlgoId]);
     expect((await ex.fetchOpenConditionalOrders()).map((o) => o.clientAlgoId).sort()).toEqual([a.clientAlgoId, b.clientAlgoId].sort());
     const calls = fake.calls.filter((c) => c.path === '/fapi/v1/openAlgoOrders');
@@ -196,11 +196,13 @@ describe('binance adapter: protective conditional orders', () => {
     expect(fake.algo.algoOrders).toHaveLength(0);
   });
 
-  it("the symbol's MAX_NUM_ALGO_ORDERS (BTCUSDT 10) is Binance's -4045", async () => {
+  it('a second closePosition stop of the same type on one side is -4130; a take-profit beside it rests', async () => {
     await open('BUY');
-    for (let i = 0; i < 10; i++) await ex.placeConditionalOrder(stop({ stopPrice: 90000 + i }));
-    const e = await failure(ex.placeConditionalOrder(stop({ stopPrice: 89000 })));
-    expect(e.code).toBe(-4045);
+    await ex.placeConditionalOrder(stop({ stopPrice: 95000 }));
+    const e = await failure(ex.placeConditionalOrder(stop({ stopPrice: 94000, clientAlgoId: 'qtp-second-stop-1' })));
+    expect(e.code).toBe(-4130);
+    await ex.placeConditionalOrder(stop({ type: 'TAKE_PROFIT_MARKET', stopPrice: 110000, clientAlgoId: 'qtp-take-profit-1' }));
+    expect(await ex.fetchOpenConditionalOrders('BTCUSDT')).toHaveLength(2);
   });
 
   it('a reply lost after acceptance is an unknown outcome; the lookup by clientAlgoId finds it resting and a resend is refused as duplicate', async () => {
@@ -275,8 +277,8 @@ describe('binance adapter: protective conditional orders', () => {
 
   it('a BUY stop protects a short (fires at mark ≥ stop); a TAKE_PROFIT_MARKET SELL fires at mark ≥ its price', async () => {
     await open('SELL', 0.002);
-    const s = await ex.placeConditionalOrder(stop({ side: 'BUY', stopPrice: 105000 }));
     expect((await failure(ex.placeConditionalOrder(stop({ side: 'BUY', stopPrice: 99000 })))).code).toBe(-2021);
+    const s = await ex.placeConditionalOrder(stop({ side: 'BUY', stopPrice: 105000 }));
     fake.setPrice('BTCUSDT', 105100);
     expect(await ex.fetchConditionalOrder('BTCUSDT', s.clientAlgoId)).toMatchObject({ status: 'FINISHED' });
     expect(await ex.fetchPositions()).toEqual([]);

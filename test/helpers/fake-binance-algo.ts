@@ -123,9 +123,15 @@ export class FakeBinanceAlgo {
     // code of their own: the fake answers Binance's USD-M duplicate code -4116 (error-code page);
     // a clientAlgoId of an order that is no longer open is accepted again, as Binance documents.
     if (this.algoOrders.some((o) => o.clientAlgoId === clientAlgoId && this.statusOf(o) === 'NEW')) return err(400, -4116, 'ClientOrderId is duplicated.');
-    // exchangeInfo MAX_NUM_ALGO_ORDERS per symbol (BTCUSDT: 10) → -4045 "Reach max stop order limit."
-    const open = this.algoOrders.filter((o) => o.symbol === rules.symbol && this.statusOf(o) === 'NEW').length;
-    if (open >= this.maxAlgoOrders(rules.symbol)) return err(400, -4045, 'Reach max stop order limit.');
+    // -4130 "An open stop or take profit order with GTE and closePosition in the direction is
+    // existing." (Binance "Error Codes"; users of the algo endpoint report it for a second
+    // closePosition STOP_MARKET on one side): one closePosition order per side and type. A stop and
+    // a take-profit on the same side may rest together. The paper exchange answers the same
+    // (src/engine/exchange/paper-algo.ts). With closePosition-only orders at most 4 rest per symbol,
+    // so exchangeInfo's MAX_NUM_ALGO_ORDERS (-4045, BTCUSDT 10) cannot be reached here.
+    if (this.algoOrders.some((o) => o.symbol === rules.symbol && o.side === p.side && o.orderType === p.type && o.closePosition && this.statusOf(o) === 'NEW')) {
+      return err(400, -4130, 'An open stop or take profit order with GTE and closePosition in the direction is existing.');
+    }
     // A stop already crossed is refused: -2021 "Order would immediately trigger." (error-code page; ccxt maps it to OrderImmediatelyFillable).
     if (this.crossed(rules.symbol, p.side, p.type, trigger, workingType)) return err(400, -2021, 'Order would immediately trigger.');
     const now = Date.now();
@@ -250,11 +256,5 @@ export class FakeBinanceAlgo {
     const { _triggeredUntil: until, ...pub } = o as AlgoOrder & { _triggeredUntil?: number };
     if (pub.algoStatus === 'FINISHED' && until !== undefined && Date.now() < until) return { ...pub, algoStatus: 'TRIGGERED' };
     return { ...pub };
-  }
-
-  private maxAlgoOrders(symbol: string): number {
-    const info = this.host.exchangeInfo as { symbols?: { symbol: string; filters?: { filterType: string; limit?: number }[] }[] };
-    const f = info.symbols?.find((s) => s.symbol === symbol)?.filters?.find((x) => x.filterType === 'MAX_NUM_ALGO_ORDERS');
-    return f?.limit ?? 10;
   }
 }
