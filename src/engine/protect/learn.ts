@@ -83,11 +83,12 @@ export async function learnTriggered(d: StopDeps & { streamMaxLen: number; fetch
       const pos = readPosition(sym, engineRaw);
       const mine = pos && positionRefOf(pos) === rec.position_ref ? pos : null;
       let ack: OrderAck | null = null;
-      // The trigger's order: on paper its client id is known; elsewhere the exchange chose it (stop price and position instead).
+      // The trigger's order: on paper its client id is known; elsewhere the exchange chose it: its fill
+      // price is the algo order's `actualPrice` (Query Algo Order) when Binance gives one, else the stop price.
       if (d.fetchOrder && x.name === 'paper') ack = await d.fetchOrder(sym, triggerClientOrderId(o.algoId)).catch(() => null);
       const exPos = positions.find((p) => p.symbol === sym && p.side === rec.side);
       const qty = ack ? ack.filledQty : mine ? Math.max(0, mine.qty - (exPos ? Math.abs(exPos.qty) : 0)) : 0;
-      const price = ack ? ack.avgPrice : o.stopPrice;
+      const price = ack ? ack.avgPrice : o.triggeredPrice && o.triggeredPrice > 0 ? o.triggeredPrice : o.stopPrice;
       const sideDir = rec.side === 'LONG' ? 1 : -1;
       const pnl = ack ? ack.realizedPnl : mine ? (price - mine.entry_price) * qty * sideDir : 0;
       const fee = ack ? ack.fee : 0;
