@@ -310,6 +310,26 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     expect(await ex.fetchOpenConditionalOrders('BTCUSDT')).toEqual([]);
   }, 40_000);
 
+  it('7b. the executor itself rests the plan\'s stop through the Algo Order API after the fill; when the mark crosses it the reconciler books the close at the fill\'s actualPrice (engine = exchange)', async () => {
+    const g = await rig({ QT_RECONCILE_POLICY: 'adopt', QT_RECONCILE_MS: '500' }, { stages: ['intent_executor', 'reconciler'] });
+    const p = plan({ qty: 0.003, sl_price: 97000 });
+    await approve(g, p);
+    expect(await resultOf(g, p)).toMatchObject({ executed: 'true', filled_qty: '0.003' });
+    const resting = await waitFor(() => g.fake.algo.algoOrders.find((o) => o.algoStatus === 'NEW'), 10_000, 'the protective stop resting');
+    expect(resting).toMatchObject({ symbol: 'BTCUSDT', side: 'SELL', orderType: 'STOP_MARKET', closePosition: true, workingType: 'MARK_PRICE' });
+    expect(Number(resting.triggerPrice)).toBe(97000);
+    expect(g.fake.calls.filter((c) => c.method === 'POST' && c.path === '/fapi/v1/order')).toHaveLength(1); // the entry only: the stop went to /fapi/v1/algoOrder
+    const before = Number((await g.r.hget(g.config.names.ledger('BTCUSDT'), 'realized_pnl')) ?? 0);
+    g.fake.setPrice('BTCUSDT', 96950, { mark: 96940 });
+    const fired = g.fake.algo.algoOrders.find((o) => o.clientAlgoId === resting.clientAlgoId)!;
+    expect(Number(fired.actualPrice)).toBeGreaterThan(0);
+    await waitFor(async () => (await g.r.exists(g.config.names.position('BTCUSDT'))) === 0, 10_000, 'engine position closed');
+    await expectConsistent(g);
+    const entry = Number((await resultOf(g, p)).avg_price);
+    const booked = Number((await g.r.hget(g.config.names.ledger('BTCUSDT'), 'realized_pnl')) ?? 0) - before;
+    expect(booked).toBeCloseTo((Number(fired.actualPrice) - entry) * 0.003, 6);
+  }, 40_000);
+
   it('QT_BINANCE_BASE_URL: every fapi request went to that host (paths unchanged) and the heartbeats name it', async () => {
     const g = await rig();
     const p = plan();
