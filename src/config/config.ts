@@ -260,6 +260,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   registerSecret(values.QT_REDIS_SENTINEL_PASSWORD as string | undefined);
   const redisUrl = sentinelTarget(values, sources, problems);
+  // What is used: the sentinel URL QT_REDIS_SENTINELS built (REDIS_URL's host:port is not).
+  if (redisUrl !== values.REDIS_URL) effective.REDIS_URL = redactUrl(redisUrl);
 
   if (values.QT_MARKET === 'replay' && !String(values.QT_REPLAY_FILE ?? '').trim()) {
     problems.push('QT_REPLAY_FILE: required with QT_MARKET=replay (a candle file per symbol, e.g. data/XRPUSDT-perp-5m-2021-11.ohlcv.json)');
