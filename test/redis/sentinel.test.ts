@@ -11,10 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, redactedConfig } from '../../src/config/config.js';
 import { redactUrl, scrub } from '../../src/config/redact.js';
 import { UnavailableError, UsageError } from '../../src/errors.js';
-import { connectRedis, dbOfUrl, describeRedisError, failUnfulfilledOnReconnect, newRedis, redisOptions } from '../../src/redis/connect.js';
+import { connectRedis, dbOfUrl, describeRedisError, failUnfulfilledOnReconnect, newRedis, reconnectOnError, redisOptions } from '../../src/redis/connect.js';
 import { ReplicaWaitError, ReplicatedWrites } from '../../src/redis/replication.js';
 import { parseSentinelUrl } from '../../src/redis/sentinel.js';
 import { startRedisServer } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/redis.js';
 import { SentinelDeployment } from '../helpers/redis-sentinel.js';
 import { Names } from '../../src/contract/names.js';
 import { intentFields } from '../reliability/harness.js';
@@ -64,6 +65,17 @@ describe('Sentinel configuration', () => {
     expect(problems({ QT_REDIS_SENTINEL_PASSWORD: 'lonelyPW1' })).toEqual(['QT_REDIS_SENTINEL_PASSWORD: set without QT_REDIS_SENTINELS (or a redis+sentinel:// REDIS_URL)']);
     expect(problems({ QT_REDIS_SENTINELS: 'h:1', QT_REDIS_MASTER_NAME: 'has space' })[0]).toMatch(/^QT_REDIS_MASTER_NAME: expected the master group name/);
     expect(problems({ QT_REDIS_WAIT_REPLICAS: '-1' })[0]).toMatch(/^QT_REDIS_WAIT_REPLICAS: expected a whole number from 0 to 16/);
+  });
+
+  it('engine connections reconnect (asking the sentinels again) on READONLY and LOADING, not on other errors', () => {
+    const o = redisOptions({ url: 'redis+sentinel://127.0.0.1:26379/mymaster', role: 'worker' });
+    expect(o.reconnectOnError).toBe(reconnectOnError);
+    expect(reconnectOnError(new Error("READONLY You can't write against a read only replica."))).toBe(true);
+    expect(reconnectOnError(new Error('LOADING Redis is loading the dataset in memory'))).toBe(true);
+    expect(reconnectOnError(new Error('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
+    expect(o.sentinels).toEqual([{ host: '127.0.0.1', port: 26379 }]);
+    expect(o.name).toBe('mymaster');
+    expect(redisOptions({ url: 'redis+sentinel://127.0.0.1:26379/mymaster', role: 'cli' }).sentinelRetryStrategy!(1)).toBeNull();
   });
 
   it('says in one line that no sentinel named a primary', () => {
@@ -149,6 +161,28 @@ describe('through real sentinels', () => {
       await conn.set('sentinel-test:d', '1');
       conn.disconnect(true);
       await expect(w.confirm(m, 'd')).rejects.toThrow(/connection was lost/);
+    } finally {
+      conn.disconnect();
+    }
+  }, 120_000);
+
+  it('follows a failover that demotes a live primary (SENTINEL FAILOVER): writes go on, on the new primary', async () => {
+    const conn = newRedis(d.url(), { ...redisOptions({ url: d.url(), role: 'worker' }), lazyConnect: false });
+    conn.on('error', () => undefined);
+    const portOf = async () => Number(/tcp_port:(\d+)/.exec(await conn.info('server'))?.[1]);
+    try {
+      const before = await d.masterPort();
+      await conn.set('sentinel-test:demote', '0');
+      expect(await portOf()).toBe(before);
+      await d.client(d.sentinels[0]!.port).call('SENTINEL', 'FAILOVER', d.masterName);
+      const after = await d.awaitFailoverFrom(before);
+      // Writes go on through the same client and land on the new primary.
+      await waitFor(async () => {
+        await conn.set('sentinel-test:demote', String(Date.now())).catch(() => undefined);
+        return (await portOf()) === after;
+      }, 60_000, 'the client on the new primary');
+      expect(await conn.set('sentinel-test:demote', 'done')).toBe('OK');
+      expect(await d.client(after).get('sentinel-test:demote')).toBe('done');
     } finally {
       conn.disconnect();
     }
