@@ -134,6 +134,7 @@ describe.runIf(existsSync('dist/cli.js'))('Redis Sentinel: the primary SIGKILLed
     const promotedAfterMs = Date.now() - killedAt;
     // An operator brings the lost node back as a replica of the new primary (empty: no persistence).
     await d.restart(primary, promoted);
+    const replicaBackAfterMs = Date.now() - killedAt;
     await producer;
     stop = true;
 
@@ -164,12 +165,14 @@ describe.runIf(existsSync('dist/cli.js'))('Redis Sentinel: the primary SIGKILLed
       const ex = p ? p.qty * (p.side === 'SHORT' ? -1 : 1) : 0;
       positions.push({ symbol: s, engine: Math.round(eng * 1e8) / 1e8, exchange: Math.round(ex * 1e8) / 1e8 });
     }
+    const firstOrderAfter = fake.calls.find((c) => c.method === 'POST' && c.path === '/fapi/v1/order' && c.status === 200 && c.at > killedAt);
     const waitRefusals = engine.lines.filter((l) => /replica/.test(String(l.error ?? ''))).length;
     console.log(JSON.stringify({
       intents_sent: sent, intents_confirmed: confirmed.size, intents_in_stream: present.size, intents_lost: lostIntents.length,
       outcomes: { executed: acc.executed, not_executed: acc.notExecuted, rejected_before_executor: acc.rejectedBeforeExecutor, dead: acc.dead },
       exchange_orders: orders.length, duplicates: duplicates.length, unbooked: unbooked.length,
       sentinel_promoted_after_ms: promotedAfterMs, engine_reconnected_after_ms: engineFailoverMs, engine_saw_loss: !!lost,
+      replica_back_after_ms: replicaBackAfterMs, orders_resumed_after_ms: firstOrderAfter ? firstOrderAfter.at - killedAt : null,
       wait_refusals_logged: waitRefusals, orders_sent_while_replica_held: sentWhileHeld, positions,
       reasons: results.filter((x) => x.executed !== 'true').reduce<Record<string, number>>((m, x) => ((m[x.reason ?? '?'] = (m[x.reason ?? '?'] ?? 0) + 1), m), {}),
     }));
