@@ -68,7 +68,8 @@ export class SentinelDeployment {
     const d = new SentinelDeployment(mkdtempSync(join(tmpdir(), 'qt-sentinel-')));
     const pPort = await freePort();
     const rPort = await freePort();
-    const base = (port: number) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', d.dir, '--dbfilename', `dump-${port}.rdb`];
+    // repl-diskless-sync-delay 0: a replica's full sync starts at once (the default waits 5 s for more replicas).
+    const base = (port: number) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', d.dir, '--dbfilename', `dump-${port}.rdb`, '--repl-diskless-sync-delay', '0'];
     const pArgs = base(pPort);
     d.nodes.push({ port: pPort, proc: launch(pArgs), args: pArgs });
     await answers(pPort);
