@@ -3,6 +3,8 @@
  * this on every start (`qt health` from cron included), and zod alone costs ~40 ms there.
  * Each check turns the raw string into its value or says what was expected.
  */
+import { isSentinelUrl, parseSentinelList, parseSentinelUrl } from '../redis/sentinel.js';
+
 export type Check<T> = (raw: string) => { ok: true; value: T } | { ok: false; message: string };
 
 const ok = <T>(value: T) => ({ ok: true as const, value });
@@ -47,6 +49,14 @@ export const matching = (re: RegExp, message: string): Check<string> => (raw) =>
 
 export const redisUrl = (): Check<string> => (raw) => {
   const s = raw.trim();
+  if (isSentinelUrl(s)) {
+    try {
+      parseSentinelUrl(s);
+      return ok(s);
+    } catch (e) {
+      return bad((e as Error).message);
+    }
+  }
   try {
     const u = new URL(s);
     if ((u.protocol === 'redis:' || u.protocol === 'rediss:') && !/^\/?(\d+)?$/.test(u.pathname)) return bad('the database in the path must be a number, like redis://host:6379/0');
@@ -54,5 +64,15 @@ export const redisUrl = (): Check<string> => (raw) => {
   } catch {
     // not a URL
   }
-  return bad('expected redis://[user:password@]host:port[/db] or rediss://…');
+  return bad('expected redis://[user:password@]host:port[/db], rediss://…, or redis+sentinel://host:port[,host:port…]/master_name[/db]');
+};
+
+/** `host:port,host:port…` of Redis Sentinels (port default 26379), kept as the trimmed text. */
+export const sentinelList = (): Check<string> => (raw) => {
+  try {
+    parseSentinelList(raw);
+    return ok(raw.trim());
+  } catch (e) {
+    return bad(`expected host:port[,host:port…] of the sentinels: ${(e as Error).message}`);
+  }
 };

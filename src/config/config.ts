@@ -9,6 +9,7 @@ import { STREAMS, streamEnvVar, Names, type StreamName } from '../contract/names
 import { UsageError } from '../errors.js';
 import { readEnvFile } from './env-file.js';
 import { redactUrl, registerSecret } from './redact.js';
+import { isSentinelUrl, parseSentinelList, parseSentinelUrl, sentinelUrl } from '../redis/sentinel.js';
 
 export const DEFAULT_SYMBOLS = [
   'BTCUSDT', 'ETHUSDT', 'SOLUSDT', 'XRPUSDT', 'BNBUSDT', 'ADAUSDT',
@@ -17,7 +18,12 @@ export const DEFAULT_SYMBOLS = [
 
 /** Every variable: name → [schema, default, description]. Documented in docs/configuration.md. */
 export const VARIABLES = {
-  REDIS_URL: [C.redisUrl(), 'redis://127.0.0.1:6379', 'Redis endpoint; rediss:// for TLS; user:password@ for ACL users'],
+  REDIS_URL: [C.redisUrl(), 'redis://127.0.0.1:6379', 'Redis endpoint; rediss:// for TLS; user:password@ for ACL users; redis+sentinel://host:port[,host:port…]/master_name[/db] for a primary found through Redis Sentinel'],
+  QT_REDIS_SENTINELS: [C.sentinelList(), '', 'Redis Sentinel: host:port[,host:port…] of the sentinels; the primary is the one they name for QT_REDIS_MASTER_NAME (REDIS_URL then gives only user:password and /db)'],
+  QT_REDIS_MASTER_NAME: [C.matching(/^[^\s,/?#@]{1,200}$/, 'expected the master group name of `sentinel monitor <name> …` (no spaces, commas or slashes)'), 'mymaster', 'Redis Sentinel: the master group name'],
+  QT_REDIS_SENTINEL_PASSWORD: [C.text(true), '', 'Redis Sentinel: the sentinels\' own password (requirepass in sentinel.conf), when they have one (secret)'],
+  QT_REDIS_WAIT_REPLICAS: [C.int(0, 16), '', 'replicas that must acknowledge an order record (WAIT) before the order is sent; default 1 with Redis Sentinel, 0 otherwise (docs/operations.md, "Redis failover")'],
+  QT_REDIS_WAIT_MS: [C.int(10, 60000), '1000', 'how long WAIT waits for QT_REDIS_WAIT_REPLICAS; past it the order is not sent and the plan is retried'],
   REDIS_TLS_CA_FILE: [C.text(true), '', 'CA certificate file for rediss:// with a private CA'],
   REDIS_TLS_INSECURE: [C.bool(), 'false', 'skip TLS certificate verification (testing only)'],
   QT_PREFIX: [C.matching(/^[A-Za-z0-9_.-]{1,64}$/, 'expected letters, digits, _ . - (1-64)'), 'quantum', 'key prefix of every Redis name'],
@@ -85,11 +91,17 @@ export const VARIABLES = {
 } as const satisfies Record<string, readonly [C.Check<unknown>, string, string]>;
 
 export type VarName = keyof typeof VARIABLES;
-export const SECRET_VARS: VarName[] = ['BINANCE_API_KEY', 'BINANCE_API_SECRET'];
+export const SECRET_VARS: VarName[] = ['BINANCE_API_KEY', 'BINANCE_API_SECRET', 'QT_REDIS_SENTINEL_PASSWORD'];
 type Values = { [K in VarName]: (typeof VARIABLES)[K][0] extends C.Check<infer T> ? T : never };
 
 export interface Config {
+  /** Where Redis is: a redis:// / rediss:// URL, or a redis+sentinel:// URL (QT_REDIS_SENTINELS builds one; src/redis/sentinel.ts). */
   redisUrl: string;
+  /**
+   * Replication before an order leaves (WAIT, src/redis/replication.ts): replicas that must
+   * hold the order record first (0: no WAIT), and how long to wait for them (ms).
+   */
+  redisWait: { replicas: number; timeoutMs: number };
   redisTls: { caFile?: string; insecure: boolean };
   prefix: string;
   streamOverrides: Partial<Record<StreamName, string>>;
@@ -189,6 +201,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   for (const [name, [schema, dflt]] of Object.entries(VARIABLES) as [VarName, readonly [C.Check<unknown>, string, string]][]) {
     const given = raw(name);
     effective[name] = SECRET_VARS.includes(name) ? (given ? '***' : '') : name === 'REDIS_URL' ? redactUrl(given ?? dflt) : (given ?? dflt);
+    if (name === 'QT_REDIS_WAIT_REPLICAS' && given === undefined) effective[name] = '(1 with Redis Sentinel, else 0)';
     if (given === undefined) {
       sources[name] = 'default';
       if (dflt === '') {
@@ -240,11 +253,20 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   registerSecret(apiSecret);
   if (values.REDIS_URL) {
     try {
-      registerSecret(decodeURIComponent(new URL(values.REDIS_URL as string).password));
+      const url = values.REDIS_URL as string;
+      if (isSentinelUrl(url)) {
+        const t = parseSentinelUrl(url);
+        registerSecret(t.password);
+        registerSecret(t.sentinelPassword);
+      } else registerSecret(decodeURIComponent(new URL(url).password));
     } catch {
       /* reported above */
     }
   }
+  registerSecret(values.QT_REDIS_SENTINEL_PASSWORD as string | undefined);
+  const redisUrl = sentinelTarget(values, sources, problems);
+  // What is used: the sentinel URL QT_REDIS_SENTINELS built (REDIS_URL's host:port is not).
+  if (redisUrl !== values.REDIS_URL) effective.REDIS_URL = redactUrl(redisUrl);
 
   if (values.QT_MARKET === 'replay' && !String(values.QT_REPLAY_FILE ?? '').trim()) {
     problems.push('QT_REPLAY_FILE: required with QT_MARKET=replay (a candle file per symbol, e.g. data/XRPUSDT-perp-5m-2021-11.ohlcv.json)');
@@ -253,7 +275,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 
   const prefix = values.QT_PREFIX as string;
   return {
-    redisUrl: values.REDIS_URL as string,
+    redisUrl,
+    redisWait: {
+      replicas: (values.QT_REDIS_WAIT_REPLICAS as number | undefined) ?? (isSentinelUrl(redisUrl) ? 1 : 0),
+      timeoutMs: values.QT_REDIS_WAIT_MS as number,
+    },
     redisTls: { caFile: values.REDIS_TLS_CA_FILE as string | undefined, insecure: values.REDIS_TLS_INSECURE as boolean },
     prefix,
     streamOverrides,
@@ -313,6 +339,61 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     sources,
     effective,
   };
+}
+
+/**
+ * The Redis URL to use: REDIS_URL as given, or, with QT_REDIS_SENTINELS, a redis+sentinel://
+ * URL of those sentinels and QT_REDIS_MASTER_NAME carrying REDIS_URL's user:password and
+ * database (its host:port is not used: the sentinels name the primary). QT_REDIS_SENTINEL_PASSWORD
+ * goes into the URL's `sentinel_password`. A conflict is a problem naming the variable.
+ */
+function sentinelTarget(values: Record<string, unknown>, sources: Record<string, string>, problems: string[]): string {
+  const url = String(values.REDIS_URL ?? '');
+  const list = values.QT_REDIS_SENTINELS as string | undefined;
+  const masterName = values.QT_REDIS_MASTER_NAME as string;
+  const sentinelPassword = values.QT_REDIS_SENTINEL_PASSWORD as string | undefined;
+  if (isSentinelUrl(url)) {
+    let t;
+    try {
+      t = parseSentinelUrl(url);
+    } catch {
+      return url; // reported by the REDIS_URL check
+    }
+    if (list) problems.push('QT_REDIS_SENTINELS: set either it or a redis+sentinel:// REDIS_URL, not both');
+    if (sources.QT_REDIS_MASTER_NAME !== 'default' && masterName !== t.masterName) {
+      problems.push(`QT_REDIS_MASTER_NAME: ${JSON.stringify(masterName)} differs from the master name in REDIS_URL (${JSON.stringify(t.masterName)}); set one of them`);
+    }
+    if (sentinelPassword && t.sentinelPassword && sentinelPassword !== t.sentinelPassword) {
+      problems.push('QT_REDIS_SENTINEL_PASSWORD: differs from sentinel_password in REDIS_URL; set one of them');
+    }
+    return sentinelPassword && !t.sentinelPassword ? sentinelUrl({ ...t, sentinelPassword }) : url;
+  }
+  if (!list) {
+    if (sentinelPassword) problems.push('QT_REDIS_SENTINEL_PASSWORD: set without QT_REDIS_SENTINELS (or a redis+sentinel:// REDIS_URL)');
+    return url;
+  }
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url; // reported by the REDIS_URL check
+  }
+  let sentinels;
+  try {
+    sentinels = parseSentinelList(list);
+  } catch {
+    return url; // reported by the QT_REDIS_SENTINELS check
+  }
+  const db = u.pathname.replace(/^\//, '');
+  return sentinelUrl({
+    tls: u.protocol === 'rediss:',
+    sentinels,
+    masterName,
+    db: db ? Number(db) : 0,
+    username: decodeURIComponent(u.username) || undefined,
+    password: decodeURIComponent(u.password) || undefined,
+    sentinelPassword,
+  });
 }
 
 /** Epoch ms from `1637042400000` or an ISO time (`2021-11-16T06:00Z`, UTC when no zone); undefined when empty. */

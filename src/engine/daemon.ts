@@ -11,7 +11,7 @@ import type { Mode } from '../contract/codes.js';
 import { EXCHANGE_STAGES } from '../contract/names.js';
 import { UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { connectRedis, preflight } from '../redis/connect.js';
+import { connectRedis, preflight, reconnectOnError } from '../redis/connect.js';
 import { LinkMonitor } from '../redis/link-monitor.js';
 import { settledBy } from './runtime/deadline.js';
 import { Engine, type EngineDeps } from './engine.js';
@@ -90,6 +90,9 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   // From here on the writer must survive Redis restarts: retry forever.
   writer.options.maxRetriesPerRequest = null;
   writer.options.retryStrategy = (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 3000);
+  // A failover that demotes the primary under an open connection answers READONLY: ask the sentinels again.
+  writer.options.reconnectOnError = reconnectOnError;
+  if ('sentinelRetryStrategy' in writer.options) writer.options.sentinelRetryStrategy = (times: number) => Math.min(100 * times, 1000);
   writer.on('error', (e: Error) => log.debug('redis error', { error: e.message }));
   const links = new LinkMonitor(log);
   links.watch(writer, 'qt:engine');

@@ -13,6 +13,7 @@ import { Socket } from 'node:net';
 import { redactUrl } from '../config/redact.js';
 import type { Mode } from '../contract/codes.js';
 import { UnavailableError } from '../errors.js';
+import { isSentinelUrl } from '../redis/sentinel.js';
 
 export const PRIVATE_PORT = 6390;
 
@@ -65,6 +66,8 @@ export function privateRedisNotice(requested: string, r: PrivateRedis): string[]
  * a private server when one is not allowed (see privateRedisRefusal).
  */
 export async function ensureRedis(url: string, projectDir = process.cwd(), refuseFor: string | null = null): Promise<PrivateRedis> {
+  // Through Redis Sentinel: the deployment's Redis by definition, never a private one (the connection says if it is unreachable).
+  if (isSentinelUrl(url)) return { url, started: false, stop: async () => undefined };
   const u = new URL(url);
   const host = u.hostname === 'localhost' ? '127.0.0.1' : u.hostname;
   const port = Number(u.port || 6379);

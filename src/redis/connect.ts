@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 import { redactUrl } from '../config/redact.js';
 import { UnavailableError } from '../errors.js';
+import { describeSentinelTarget, isSentinelUrl, parseSentinelUrl, sentinelOptions } from './sentinel.js';
 
 export interface ConnectOptions {
   url: string;
@@ -18,21 +19,36 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
 }
 
+/**
+ * The ioredis options of a connection. A `redis+sentinel://` URL (sentinel.ts) adds the
+ * sentinels and the master name: the connection asks them for the primary at every
+ * (re)connect, so it follows a failover. Workers also reconnect on READONLY (a primary
+ * demoted to a replica while our connection stayed open, https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/)
+ * and LOADING errors.
+ */
 export function redisOptions(o: ConnectOptions): RedisOptions {
-  const u = new URL(o.url);
+  const sentinel = isSentinelUrl(o.url) ? parseSentinelUrl(o.url) : undefined;
   const opts: RedisOptions = {
     lazyConnect: true,
     connectionName: o.name,
     enableAutoPipelining: false,
     connectTimeout: o.connectTimeoutMs ?? (o.role === 'cli' ? 2000 : 5000),
   };
-  if (u.protocol === 'rediss:') {
-    opts.tls = {
-      // SNI takes a host name only: an IP there prints Node's DEP0123 warning on every start.
-      ...(isIP(u.hostname.replace(/^\[|\]$/g, '')) ? {} : { servername: u.hostname }),
-      rejectUnauthorized: !o.tls?.insecure,
-      ...(o.tls?.caFile ? { ca: readFileSync(o.tls.caFile) } : {}),
-    };
+  if (sentinel) {
+    const tls = sentinel.tls
+      ? { rejectUnauthorized: !o.tls?.insecure, ...(o.tls?.caFile ? { ca: readFileSync(o.tls.caFile) } : {}) }
+      : undefined;
+    Object.assign(opts, sentinelOptions(sentinel, { failFast: o.role === 'cli', tls }));
+  } else {
+    const u = new URL(o.url);
+    if (u.protocol === 'rediss:') {
+      opts.tls = {
+        // SNI takes a host name only: an IP there prints Node's DEP0123 warning on every start.
+        ...(isIP(u.hostname.replace(/^\[|\]$/g, '')) ? {} : { servername: u.hostname }),
+        rejectUnauthorized: !o.tls?.insecure,
+        ...(o.tls?.caFile ? { ca: readFileSync(o.tls.caFile) } : {}),
+      };
+    }
   }
   if (o.role === 'cli') {
     opts.maxRetriesPerRequest = 1;
@@ -41,14 +57,61 @@ export function redisOptions(o: ConnectOptions): RedisOptions {
   } else {
     opts.maxRetriesPerRequest = null;
     opts.retryStrategy = (times) => Math.min(100 * 2 ** Math.min(times, 6), 3000);
-    opts.reconnectOnError = (err) => /READONLY|LOADING/.test(err.message);
+    opts.reconnectOnError = reconnectOnError;
   }
   return opts;
 }
 
+/**
+ * A reply that says this node is no longer the primary (READONLY: demoted by a failover,
+ * the connection kept) or not ready (LOADING): reconnect, which asks the sentinels again.
+ * The failed command is not resent (1, not 2): the caller sees it fail and retries it.
+ */
+export function reconnectOnError(err: Error): boolean {
+  return /READONLY|LOADING/.test(err.message);
+}
+
+/**
+ * A client for `url` with these options (from redisOptions): a plain `redis://` /
+ * `rediss://` URL is given to ioredis as is, a sentinel URL through its options.
+ */
+export function newRedis(url: string, opts: RedisOptions): Redis {
+  return isSentinelUrl(url) ? new Redis(opts) : new Redis(url, opts);
+}
+
+/**
+ * For a connection opened with `autoResendUnfulfilledCommands: false`: ioredis then drops
+ * the commands that were sent and unanswered when the connection closed, without settling
+ * their promises (ioredis 6, redis/event_handler.js: `prevCommandQueue = null` on ready), so
+ * whoever awaits one waits forever. This rejects them instead, as soon as ioredis starts
+ * reconnecting, with "Connection is closed (…not resent)". A caller then knows its command
+ * may or may not have been applied, which is what the no-resend setting is for.
+ */
+export function failUnfulfilledOnReconnect(r: Redis): Redis {
+  type Queued = { command: { reject(e: Error): void } };
+  const internals = r as unknown as { prevCommandQueue?: { length: number; shift(): Queued | undefined } | null };
+  r.on('reconnecting', () => {
+    const q = internals.prevCommandQueue;
+    if (!q) return;
+    internals.prevCommandQueue = null;
+    for (let item = q.shift(); item; item = q.shift()) item.command.reject(new Error('Connection is closed (the command was in flight and is not resent; it may or may not have been applied)'));
+  });
+  return r;
+}
+
+/** Where a URL points, for messages: the redacted URL, or `master X via sentinels …`. */
+export function describeRedisTarget(url: string): string {
+  if (!isSentinelUrl(url)) return redactUrl(url);
+  try {
+    return `Redis ${describeSentinelTarget(parseSentinelUrl(url))}`;
+  } catch {
+    return redactUrl(url);
+  }
+}
+
 /** Opens a connection; for the CLI role, fails with one line naming the (redacted) URL. */
 export async function connectRedis(o: ConnectOptions): Promise<Redis> {
-  const r = new Redis(o.url, redisOptions(o));
+  const r = newRedis(o.url, redisOptions(o));
   let lastError: Error | undefined;
   r.on('error', (e: Error) => {
     // The first sign of a server that does not speak Redis says more than the EPIPE after it.
@@ -60,7 +123,7 @@ export async function connectRedis(o: ConnectOptions): Promise<Redis> {
   } catch (e) {
     r.disconnect();
     const cause = describeRedisError(lastError ?? (e as Error));
-    throw new UnavailableError(`cannot reach Redis at ${redactUrl(o.url)}: ${cause}`);
+    throw new UnavailableError(isSentinelUrl(o.url) ? `cannot reach ${describeRedisTarget(o.url)}: ${cause}` : `cannot reach Redis at ${redactUrl(o.url)}: ${cause}`);
   }
   try {
     await selectDatabase(r, o.url);
@@ -73,6 +136,7 @@ export async function connectRedis(o: ConnectOptions): Promise<Redis> {
 
 /** The database number in a Redis URL's path (`redis://host:port/3` → 3; none → 0). */
 export function dbOfUrl(url: string): number {
+  if (isSentinelUrl(url)) return parseSentinelUrl(url).db;
   const path = new URL(url).pathname.replace(/^\//, '');
   return path === '' ? 0 : Number(path);
 }
@@ -121,6 +185,10 @@ export function describeRedisError(e: Error | undefined): string {
   const m = e.message || String(e);
   const foreign = notRedis(m);
   if (foreign) return foreign;
+  if (/All sentinels are unreachable/.test(m)) {
+    const last = /Last error: (.*)$/.exec(m)?.[1];
+    return `no sentinel named a reachable primary${last ? ` (last error: ${describeRedisError(new Error(last))})` : ''}; check the sentinels' host:port and the master name`;
+  }
   if (/ECONNREFUSED/.test(m)) return 'connection refused (is redis-server running?)';
   if (/NOAUTH|WRONGPASS|invalid username-password/i.test(m)) return 'authentication failed (check the password / ACL user in REDIS_URL)';
   if (/ENOTFOUND|EAI_AGAIN/.test(m)) return 'host not found';

@@ -4,7 +4,7 @@
  * The connection reconnects forever in the background while commands fail fast, so a
  * Redis restart shows as "reconnecting…" and recovers by itself.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
 import { redactUrl } from '../config/redact.js';
 import { collectSnapshot } from '../diagnose/collect.js';
@@ -12,7 +12,7 @@ import { cleanupGhosts, listGhosts } from '../diagnose/ghosts.js';
 import type { Report } from '../diagnose/read-model.js';
 import { buildReport } from '../diagnose/report.js';
 import { DEFAULT_THRESHOLDS, resolveThresholds, type Thresholds } from '../diagnose/thresholds.js';
-import { describeRedisError, redisOptions } from '../redis/connect.js';
+import { describeRedisError, newRedis, redisOptions } from '../redis/connect.js';
 import { setKillSwitch } from '../control/kill-switch.js';
 import type { DataSource, GhostApplyResult, GhostPreview } from './data-source.js';
 
@@ -35,7 +35,7 @@ export class RedisSource implements DataSource {
   ) {
     this.endpoint = redactUrl(config.redisUrl);
     const base = redisOptions({ url: config.redisUrl, tls: config.redisTls, role: 'worker', name: 'qt-tui', connectTimeoutMs: 2000 });
-    this.redis = new Redis(config.redisUrl, {
+    this.redis = newRedis(config.redisUrl, {
       ...base,
       lazyConnect: true,
       // reconnect forever (worker role), but never queue a command while Redis is away

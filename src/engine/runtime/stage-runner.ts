@@ -7,13 +7,13 @@
  * A singleton stage (one per prefix) runs only while it holds its lease (lease.ts); a
  * second engine's copy waits as `standby`. A stop ends by its deadline whatever Redis does.
  */
-import { Redis, type ChainableCommander } from 'ioredis';
+import type { Redis, ChainableCommander } from 'ioredis';
 import type { ServiceStatus } from '../../contract/codes.js';
 import { decode, fieldsFromArray, type Fields } from '../../contract/messages.js';
 import type { Names } from '../../contract/names.js';
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { redisOptions } from '../../redis/connect.js';
+import { failUnfulfilledOnReconnect, newRedis, redisOptions } from '../../redis/connect.js';
 import {
   addDeadLetter, addMetrics, addOutputs, addRejection, addState, emptyCounts, flushBatched, type Caps, type MetricCounts,
 } from './commit.js';
@@ -183,7 +183,7 @@ export class StageRunner {
   async start(): Promise<void> {
     const s = this.stage;
     if (isConsumer(s)) {
-      this.blocking = new Redis(this.d.redisUrl, {
+      this.blocking = newRedis(this.d.redisUrl, {
         ...redisOptions({ url: this.d.redisUrl, tls: this.d.tls, role: 'worker', name: `qt:${s.name}:block` }),
         lazyConnect: false,
       });
@@ -196,11 +196,11 @@ export class StageRunner {
         this.markRedo();
       });
     }
-    this.committer = new Redis(this.d.redisUrl, {
+    this.committer = failUnfulfilledOnReconnect(newRedis(this.d.redisUrl, {
       ...redisOptions({ url: this.d.redisUrl, tls: this.d.tls, role: 'worker', name: `qt:${s.name}:commit` }),
       autoResendUnfulfilledCommands: false,
       lazyConnect: false,
-    });
+    }));
     this.committer.on('error', (e: Error) => this.log.debug('redis (commit) error', { error: e.message }));
     this.d.watch?.(this.committer, `qt:${s.name}:commit`);
     this.committer.on('close', () => {

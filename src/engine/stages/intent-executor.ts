@@ -40,6 +40,8 @@ import { PolicyCache, policyFromConfig } from '../state/policy.js';
 import { entryExpiry, originOf, staleExitCheck, type AgeRefusal } from './age-gate.js';
 import { applyFillArgs, clientOrderIdFor } from './executor-position.js';
 import { canRestStops, ensureStop, quietly } from '../protect/stops.js';
+import { ReplicatedWrites } from '../../redis/replication.js';
+import { failUnfulfilledOnReconnect, newRedis, redisOptions } from '../../redis/connect.js';
 
 export interface IntentExecutorOptions {
   exchange: Exchange;
@@ -69,6 +71,13 @@ export interface IntentExecutorOptions {
    * position closed); protect/stops.ts. harvest_brain completes whatever a crash interrupts.
    */
   protectStops?: boolean;
+  /**
+   * When set (QT_REDIS_WAIT_REPLICAS ≥ 1): the order record (PENDING, `phase` sending, …)
+   * is written on this connection and confirmed on the replicas (WAIT) before any order
+   * leaves, so a failover cannot bring back a primary that never saw it and send it again
+   * (src/redis/replication.ts). Not confirmed: nothing is sent, the entry stays pending.
+   */
+  replicated?: ReplicatedWrites;
 }
 
 interface Batch {
@@ -119,6 +128,13 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
   /** Symbols filled in the batch in hand; their stops are seen to once it is committed. */
   let filledSymbols = new Set<string>();
   const placing = new Set<Promise<void>>();
+  /** Where the order records are written: the replicated connection when there is one. */
+  const orderConn = (ctx: StageContext) => o.replicated?.redis ?? ctx.redis;
+  /** Before an exchange call: the order record's writes since `mark` are on the replicas (no-op without `replicated`). */
+  const confirmReplicated = async (mark: number, what: string) => {
+    if (o.replicated) await o.replicated.confirm(mark, what);
+  };
+  const markWrites = () => o.replicated?.mark() ?? 0;
 
   type ResultExtra = Omit<ApplyResult, 'plan_id' | 'intent_id' | 'ts' | 'symbol' | 'side' | 'action' | 'source' | 'mode'>;
   const maxLen = o.streamMaxLen ?? 100000;
@@ -171,13 +187,17 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
         throw e;
       }
     }
+    const mark = markWrites();
     if (!pendingExists) {
       // Persisted before the call (not via the batch commit): a crash after this line is found on restart.
-      await ctx.redis.hset(key, { status: 'PENDING', plan_id: plan.plan_id, symbol: plan.symbol, client_order_id: cid, qty: String(qty), ts: String(ctx.now()) });
+      await orderConn(ctx).hset(key, { status: 'PENDING', plan_id: plan.plan_id, symbol: plan.symbol, client_order_id: cid, qty: String(qty), ts: String(ctx.now()) });
     }
     for (let attempt = 1; ; attempt++) {
+      const since = attempt === 1 ? mark : markWrites();
       // `phase` sending: a crash from here on leaves an outcome that only a lookup can settle.
-      await ctx.redis.multi().hset(key, { phase: 'sending' }).hincrby(key, 'sends', 1).exec();
+      await orderConn(ctx).multi().hset(key, { phase: 'sending' }).hincrby(key, 'sends', 1).exec();
+      // On a replica before the order leaves: a failover then still knows it was sent (looked up, not resent).
+      await confirmReplicated(since, `order ${cid}`);
       try {
         return await exchange.submitMarketOrder({ symbol: plan.symbol, side: plan.side, qty, reduceOnly: plan.reduceOnly, clientOrderId: cid, leverage: plan.leverage });
       } catch (e) {
@@ -202,20 +222,20 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
       throw e;
     }
     if (e.unknownOutcome) {
-      await ctx.redis.hset(key, { status: 'UNKNOWN', phase: 'unknown', unknown_at: String(ctx.now()), updated_at: String(ctx.now()), last_error: errorMessage(e).slice(0, 300) });
+      await orderConn(ctx).hset(key, { status: 'UNKNOWN', phase: 'unknown', unknown_at: String(ctx.now()), updated_at: String(ctx.now()), last_error: errorMessage(e).slice(0, 300) });
       const r = await lookUpUntilSure(exchange, plan.symbol, cid, lookupOpts());
       if (r.kind === 'found') {
         ctx.log.info('unknown outcome resolved: order found by client id; not resent', { cid, lookups: r.lookups, status: r.ack.status });
         return r.ack;
       }
-      await ctx.redis.hset(key, { absent_lookups: String(r.lookups), absent_ms: String(r.spanMs) });
+      await orderConn(ctx).hset(key, { absent_lookups: String(r.lookups), absent_ms: String(r.spanMs) });
       ctx.log.warn('unknown outcome: the order stayed absent for the whole lookup window; sending it again', { cid, lookups: r.lookups, span_ms: r.spanMs });
       return 'resend';
     }
     if (e.code === REDUCE_ONLY_REJECTED && plan.reduceOnly) return resync(plan, cid, e, ctx);
     if (e.retryable) {
       // Refused before execution (429/418, -1008, -1021): nothing to look up next time.
-      await ctx.redis.hset(key, { phase: 'not_sent', updated_at: String(ctx.now()), last_error: errorMessage(e).slice(0, 300) });
+      await orderConn(ctx).hset(key, { phase: 'not_sent', updated_at: String(ctx.now()), last_error: errorMessage(e).slice(0, 300) });
       throw e;
     }
     return refuse(plan, cid, e, ctx);
@@ -369,7 +389,8 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
       const now = String(ctx.now());
       const args: string[] = [now];
       for (const [cid, m] of first) args.push(m.plan_id, m.symbol, String(m.qty), cid);
-      const res = (await ctx.redis.eval(MARK_PENDING_LUA, cids.length, ...cids.map((c) => names.order(c)), ...args)) as string[][];
+      const mark = markWrites();
+      const res = (await orderConn(ctx).eval(MARK_PENDING_LUA, cids.length, ...cids.map((c) => names.order(c)), ...args)) as string[][];
       const orders = new Map<string, Record<string, string>>();
       const fresh = new Set<string>();
       cids.forEach((c, i) => {
@@ -383,6 +404,8 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
         for (let k = 0; k + 1 < flat.length; k += 2) h[String(flat[k])] = String(flat[k + 1]);
         orders.set(c, h);
       });
+      // The PENDING records on a replica before the batch's one-call submission (presubmit).
+      if (fresh.size) await confirmReplicated(mark, `${fresh.size} new order record(s)`);
       const { aged, openQty } = await ageCheck(first, ctx);
       const sent = await presubmit(batch, fresh, new Set([...aged.keys(), ...openQty.keys()]), ctx);
       return { orders, seen: new Set(), fresh, sent, aged, openQty };
@@ -441,7 +464,7 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
       // Only FILLED, CANCELED, EXPIRED, EXPIRED_IN_MATCH, REJECTED end an order; its cumulative executed quantity is booked then.
       ack = await settleOrder(exchange, ack, { windowMs: o.settleWindowMs ?? 10_000 });
       if (!isFinal(ack)) {
-        await ctx.redis.hset(names.order(cid), { status: 'SUBMITTED', phase: 'acknowledged', order_id: ack.orderId, filled_qty: String(ack.filledQty), updated_at: String(ctx.now()) });
+        await orderConn(ctx).hset(names.order(cid), { status: 'SUBMITTED', phase: 'acknowledged', order_id: ack.orderId, filled_qty: String(ack.filledQty), updated_at: String(ctx.now()) });
         throw new Error(`order ${cid} acknowledged (${ack.status}, executed ${ack.filledQty}) but not final yet; will look it up again`);
       }
       if (ack.filledQty <= 0) {
@@ -483,6 +506,7 @@ export function createIntentExecutor(o: IntentExecutorOptions): ConsumerStage<'a
     async stop() {
       await Promise.all([...placing]);
       if (o.ownsExchange) await exchange.stop();
+      o.replicated?.redis.disconnect();
     },
   };
 }
@@ -495,11 +519,31 @@ export async function intentExecutorFromDeps(deps: EngineDeps): Promise<Consumer
   const policy = new PolicyCache(deps.config.names, policyFromConfig(deps.config));
   // The paper exchange's lookups read its own Redis state: an accepted order is visible at once.
   const lookupWindowMs = (x: Exchange) => (x.name === 'paper' ? 0 : deps.config.orderLookupMs);
+  const replicated = replicatedWrites(deps);
   if (deps.exchange) {
     const x = deps.exchange as Exchange;
-    return createIntentExecutor({ exchange: x, names: deps.config.names, mode: deps.mode, streamMaxLen: deps.config.runtime.streamMaxLen, lookupWindowMs: lookupWindowMs(x), policy, maxDeliveries: deps.config.runtime.maxDeliveries, protectStops: deps.config.protect.enabled });
+    return createIntentExecutor({ exchange: x, names: deps.config.names, mode: deps.mode, streamMaxLen: deps.config.runtime.streamMaxLen, lookupWindowMs: lookupWindowMs(x), policy, maxDeliveries: deps.config.runtime.maxDeliveries, replicated, protectStops: deps.config.protect.enabled });
   }
   const { createExchange } = await import('../exchange/index.js');
   const exchange = await createExchange(deps.config, deps.writer, deps.log);
-  return createIntentExecutor({ exchange, names: deps.config.names, mode: deps.mode, ownsExchange: true, streamMaxLen: deps.config.runtime.streamMaxLen, lookupWindowMs: lookupWindowMs(exchange), policy, maxDeliveries: deps.config.runtime.maxDeliveries, protectStops: deps.config.protect.enabled });
+  return createIntentExecutor({ exchange, names: deps.config.names, mode: deps.mode, ownsExchange: true, streamMaxLen: deps.config.runtime.streamMaxLen, lookupWindowMs: lookupWindowMs(exchange), policy, maxDeliveries: deps.config.runtime.maxDeliveries, replicated, protectStops: deps.config.protect.enabled });
+}
+
+/**
+ * QT_REDIS_WAIT_REPLICAS ≥ 1 (the default with Redis Sentinel): a connection of the
+ * executor's own for its order records, which never resends a command after a reconnect
+ * (replication.ts), and the WAIT that confirms them. Undefined with 0.
+ */
+function replicatedWrites(deps: EngineDeps): ReplicatedWrites | undefined {
+  const c = deps.config;
+  if (!((c.redisWait?.replicas ?? 0) > 0)) return undefined;
+  const name = 'qt:intent_executor:orders';
+  const conn = failUnfulfilledOnReconnect(newRedis(c.redisUrl, {
+    ...redisOptions({ url: c.redisUrl, tls: c.redisTls, role: 'worker', name }),
+    autoResendUnfulfilledCommands: false,
+    lazyConnect: false,
+  }));
+  conn.on('error', (e: Error) => deps.log.debug('redis (order records) error', { error: e.message }));
+  deps.watch?.(conn, name);
+  return new ReplicatedWrites(conn, c.redisWait.replicas, c.redisWait.timeoutMs);
 }
