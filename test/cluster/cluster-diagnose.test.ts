@@ -1,0 +1,125 @@
+/**
+ * Diagnostics on a real 3-primary Redis Cluster (issue 19): REDIS_URL names one node, the
+ * deployment's keys (an untagged prefix, as the seed deployment's `quantum`) spread over
+ * every node. The lag on another node is seen (CRITICAL), a node down is unknown (exit 3,
+ * never OK), and ghost cleanup finds and removes ghosts on every node.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster } from 'ioredis';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
+import { qt } from '../helpers/cli.js';
+import { uniquePrefix } from '../helpers/redis.js';
+import { Names } from '../../src/contract/names.js';
+import { keySlot, parseClusterSlots, primaryOfSlot, type SlotRange } from '../../src/redis/cluster.js';
+
+let cl: RedisClusterHandle;
+let client: Cluster;
+let slots: SlotRange[];
+
+beforeAll(async () => {
+  cl = await startRedisCluster();
+  client = new Cluster(cl.nodes, { redisOptions: { maxRetriesPerRequest: 3 } });
+  client.on('error', () => undefined);
+  slots = parseClusterSlots(await client.call('CLUSTER', 'SLOTS'));
+});
+
+afterAll(async () => {
+  await client?.quit().catch(() => client.disconnect());
+  await cl?.stop();
+});
+
+const nodeOf = (key: string) => primaryOfSlot(slots, keySlot(key))!;
+/** The URL of a primary other than the one holding `key`. */
+const urlAwayFrom = (key: string) => {
+  const away = cl.nodes.map((n) => `${n.host}:${n.port}`).find((n) => n !== nodeOf(key))!;
+  return `redis://${away}`;
+};
+
+/** An untagged prefix whose apply.plan stream and registry sit on different primaries. */
+function spreadPrefix(): Names {
+  for (;;) {
+    const n = new Names({ prefix: uniquePrefix('cl') });
+    if (nodeOf(n.stream('apply.plan')) !== nodeOf(n.registry())) return n;
+  }
+}
+
+async function seedLag(names: Names, entries: number): Promise<void> {
+  const key = names.stream('apply.plan');
+  for (let i = 0; i < entries; i += 1000) {
+    const p = client.pipeline();
+    for (let j = i; j < Math.min(entries, i + 1000); j++) p.xadd(key, '*', 'plan_id', `p-${j}`, 'symbol', 'BTCUSDT', 'ts', String(Date.now()));
+    await p.exec();
+  }
+  await client.xgroup('CREATE', key, 'apply_layer', '0');
+}
+
+describe('qt health on a Redis Cluster, REDIS_URL naming one node', () => {
+  it('sees a lag of 20,000 on apply.plan held by another node: CRITICAL, and says which node holds the stream', async () => {
+    const names = spreadPrefix();
+    await seedLag(names, 20_000);
+    await client.sadd(names.registry(), 'apply_layer');
+    const url = urlAwayFrom(names.stream('apply.plan'));
+    const h = await qt(['health', '--redis-url', url, '--prefix', names.prefix]);
+    expect(h.stdout).toMatch(/^qt health: CRITICAL/);
+    expect(h.code).toBe(2);
+    const d = await qt(['diagnose', 'pipeline', '--json', '--redis-url', url, '--prefix', names.prefix]);
+    const r = JSON.parse(d.stdout) as { status: string; streams: { stream: string; node?: string; groups: { group: string; lag: number }[] }[]; findings: { code: string; subject: string }[]; cluster?: { primaries: { node: string; keys: number | null }[] } };
+    expect(r.status).toBe('crit');
+    const plan = r.streams.find((s) => s.stream === 'apply.plan')!;
+    expect(plan.node).toBe(nodeOf(names.stream('apply.plan')));
+    expect(plan.groups.find((g) => g.group === 'apply_layer')!.lag).toBe(20_000);
+    expect(r.findings.some((f) => f.code === 'GROUP_LAGGING' && f.subject.includes('apply.plan'))).toBe(true);
+    expect(r.cluster!.primaries.map((p) => p.node).sort()).toEqual(cl.nodes.map((n) => `${n.host}:${n.port}`).sort());
+    // the registry and the stream were found by SCAN on their own nodes
+    expect(r.cluster!.primaries.filter((p) => (p.keys ?? 0) > 0).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('cleanup ghosts finds and deletes ghost keys on every node, and keeps real positions and ledgers', async () => {
+    const names = new Names({ prefix: uniquePrefix('clg') });
+    const symbols = Array.from({ length: 30 }, (_, i) => `S${i}USDT`);
+    for (const s of symbols) {
+      await client.hset(names.position(s), { symbol: s, qty: '0' });
+      await client.hset(names.ledger(s), { realized_pnl: '1', trades: '1' });
+    }
+    await client.hset(names.position('BTCUSDT'), { symbol: 'BTCUSDT', side: 'LONG', qty: '0.5' });
+    const ghostNodes = new Set(symbols.map((s) => nodeOf(names.position(s))));
+    expect(ghostNodes.size).toBe(3); // the ghosts lie on every primary
+    const dir = mkdtempSync(join(tmpdir(), 'qt-cl-ghosts-'));
+    const dry = await qt(['cleanup', 'ghosts', '--dry-run', '--json', '--redis-url', cl.url, '--prefix', names.prefix]);
+    expect(dry.code).toBe(0);
+    expect((JSON.parse(dry.stdout) as { ghosts: unknown[] }).ghosts).toHaveLength(30);
+    const yes = await qt(['cleanup', 'ghosts', '--yes', '--json', '--backup', join(dir, 'b.json'), '--redis-url', cl.url, '--prefix', names.prefix]);
+    expect(yes.code).toBe(0);
+    expect((JSON.parse(yes.stdout) as { deleted: number }).deleted).toBe(30);
+    for (const s of symbols) {
+      expect(await client.exists(names.position(s))).toBe(0);
+      expect(await client.exists(names.ledger(s))).toBe(1);
+    }
+    expect(await client.hget(names.position('BTCUSDT'), 'qty')).toBe('0.5');
+  });
+});
+
+describe('a node down', () => {
+  it('qt health is UNKNOWN (exit 3), never OK, and names the node; cleanup ghosts refuses', async () => {
+    // trade.intent on a node that stays up (the one REDIS_URL names), apply.plan on the one killed
+    let names: Names;
+    do names = new Names({ prefix: uniquePrefix('cld') });
+    while (nodeOf(names.stream('apply.plan')) === nodeOf(names.stream('trade.intent')));
+    await client.xadd(names.stream('trade.intent'), '*', 'intent_id', 'i-1', 'ts', String(Date.now()));
+    await client.xadd(names.stream('apply.plan'), '*', 'plan_id', 'p-1', 'ts', String(Date.now()));
+    const victim = nodeOf(names.stream('apply.plan'));
+    const url = `redis://${nodeOf(names.stream('trade.intent'))}`;
+    client.disconnect(); // the test's own client has nothing more to do
+    await cl.killNode(Number(victim.split(':')[1]));
+    const h = await qt(['health', '--redis-url', url, '--prefix', names.prefix]);
+    expect(h.code).toBe(3);
+    expect(h.stdout).toMatch(/^qt health: UNKNOWN/);
+    expect(h.stdout).toContain(victim);
+    const g = await qt(['cleanup', 'ghosts', '--dry-run', '--redis-url', url, '--prefix', names.prefix]);
+    expect(g.code).toBe(3);
+    expect(g.stderr).toMatch(/could not be read/);
+  });
+});
