@@ -15,8 +15,9 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
 import { redactUrl } from '../config/redact.js';
-import { clusterEnginePlan, isClusterEnabled, nodeConnection, nodeUrl, primaryOfSlot, readSlotMap, type SlotRange } from './cluster.js';
-import { connectRedis } from './connect.js';
+import type { Names } from '../contract/names.js';
+import { clusterEnginePlan, isClusterEnabled, keySlot, nodeConnection, nodeUrl, prefixHashTag, primaryOfSlot, readSlotMap, type SlotRange } from './cluster.js';
+import { connectRedis, type ConnectOptions } from './connect.js';
 
 export interface EnginePlacement {
   /** the configuration to run with: REDIS_URL pointed at the primary serving the pipeline's slot */
@@ -105,4 +106,26 @@ export class SlotWatch {
 /** The log line of an engine placed on a cluster. */
 export function placementLine(p: EnginePlacement): string {
   return p.cluster ? `Redis Cluster: the pipeline's keys share slot ${p.cluster.slot}, served by ${p.cluster.primary}; the engine runs there (${redactUrl(p.config.redisUrl)})` : '';
+}
+
+/**
+ * A command's connection for the pipeline's keys (kill switch, policy, close, trace): on one
+ * server, that server; on a cluster with a hash-tagged prefix, the primary serving the
+ * prefix's slot (so a MULTI over the pipeline's keys runs there). Throws UnavailableError as
+ * connectRedis does.
+ */
+export async function connectPipelineRedis(o: ConnectOptions & { names: Names }): Promise<Redis> {
+  const r = await connectRedis(o);
+  const tag = prefixHashTag(o.names.prefix);
+  if (tag === null || !(await isClusterEnabled(r))) return r;
+  try {
+    const owner = primaryOfSlot(await readSlotMap(r), keySlot(o.names.registry()));
+    if (!owner || owner === nodeOfUrl(o.url)) return r;
+    const moved = await connectRedis({ ...o, url: nodeUrl(o.url, owner) });
+    await r.quit().catch(() => r.disconnect());
+    return moved;
+  } catch (e) {
+    r.disconnect();
+    throw e;
+  }
 }

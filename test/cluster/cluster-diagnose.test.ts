@@ -13,6 +13,8 @@ import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-clu
 import { qt } from '../helpers/cli.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { Names } from '../../src/contract/names.js';
+import { loadConfig } from '../../src/config/config.js';
+import { RedisSource } from '../../src/tui/redis-source.js';
 import { keySlot, parseClusterSlots, primaryOfSlot, type SlotRange } from '../../src/redis/cluster.js';
 
 let cl: RedisClusterHandle;
@@ -99,6 +101,27 @@ describe('qt health on a Redis Cluster, REDIS_URL naming one node', () => {
       expect(await client.exists(names.ledger(s))).toBe(1);
     }
     expect(await client.hget(names.position('BTCUSDT'), 'qty')).toBe('0.5');
+  });
+});
+
+describe('the console on a Redis Cluster', () => {
+  it('its data source reads every primary: the lag on another node, the node of each stream, ghosts there', async () => {
+    const names = spreadPrefix();
+    await seedLag(names, 12_000);
+    await client.hset(names.position('ETHUSDT'), { symbol: 'ETHUSDT', qty: '0' });
+    const url = urlAwayFrom(names.stream('apply.plan'));
+    const src = new RedisSource(loadConfig({ env: { REDIS_URL: url, QT_PREFIX: names.prefix } }), { windowMs: 3_600_000 });
+    try {
+      const r = await src.load();
+      expect(r.status).toBe('crit');
+      const plan = r.streams.find((s) => s.stream === 'apply.plan')!;
+      expect(plan.node).toBe(nodeOf(names.stream('apply.plan')));
+      expect(plan.groups[0]!.lag).toBe(12_000);
+      expect(r.cluster!.primaries).toHaveLength(3);
+      expect((await src.cleanupGhostsPreview()).ghosts.map((g) => g.key)).toEqual([names.position('ETHUSDT')]);
+    } finally {
+      await src.close();
+    }
   });
 });
 

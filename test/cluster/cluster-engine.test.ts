@@ -14,7 +14,7 @@ import { qt } from '../helpers/cli.js';
 import { metricSums, waitFor } from '../helpers/redis.js';
 import { Names, STAGE_INPUT } from '../../src/contract/names.js';
 import { fieldsFromArray } from '../../src/contract/messages.js';
-import { engineKeySamples, keySlot, parseClusterSlots, primaryOfSlot, type SlotRange } from '../../src/redis/cluster.js';
+import { engineKeySamples, keySlot, prefixHashTag, parseClusterSlots, primaryOfSlot, type SlotRange } from '../../src/redis/cluster.js';
 
 let cl: RedisClusterHandle;
 let client: Cluster;
@@ -40,6 +40,21 @@ async function results(names: Names): Promise<Record<string, string>[]> {
   const e = (await client.xrange(names.stream('apply.result'), '-', '+')) as [string, string[]][];
   return e.map(([, f]) => fieldsFromArray(f));
 }
+
+describe('slots and hash tags (Redis Cluster spec)', () => {
+  it('keySlot agrees with CLUSTER KEYSLOT, with and without hash tags', async () => {
+    const keys = ['quantum:stream:apply.plan', '{quantum}:stream:apply.plan', '{quantum}:position:BTCUSDT', 'a{b}c', '{}x', '{x', 'x}{y}', 'héllo', '', ...Array.from({ length: 50 }, () => randomBytes(6).toString('hex'))];
+    for (const k of keys) expect(keySlot(k), k).toBe(Number(await client.call('CLUSTER', 'KEYSLOT', k)));
+  });
+
+  it('a prefix holds a hash tag only when it closes one: {quantum} and a{b}c do, quantum, {} and {x do not', () => {
+    expect(prefixHashTag('{quantum}')).toBe('quantum');
+    expect(prefixHashTag('qt-{eu}-1')).toBe('eu');
+    expect(prefixHashTag('quantum')).toBeNull();
+    expect(prefixHashTag('{}quantum')).toBeNull();
+    expect(prefixHashTag('{quantum')).toBeNull();
+  });
+});
 
 describe('qt up on a Redis Cluster', () => {
   it('with a hash-tagged prefix: every engine key shares the slot, the engine runs on its primary and trades end to end', async () => {
@@ -89,6 +104,16 @@ describe('qt up on a Redis Cluster', () => {
     const res = r.streams.find((s) => s.stream === 'apply.result')!;
     expect(res.length).toBeGreaterThanOrEqual(3);
     expect(res.node).toBe(owner);
+  });
+
+  it('qt kill-switch, given another node, writes on the primary of a hash-tagged prefix', async () => {
+    const prefix = `{qt-test-${randomBytes(4).toString('hex')}}`;
+    const names = new Names({ prefix });
+    const owner = primaryOfSlot(slots, keySlot(names.registry()))!;
+    const other = cl.nodes.map((n) => `${n.host}:${n.port}`).find((n) => n !== owner)!;
+    const k = await qt(['kill-switch', 'on', '--reason', 'cluster drill', '--redis-url', `redis://${other}`, '--prefix', prefix]);
+    expect(k.code, k.stderr).toBe(0);
+    expect(await client.get(names.killSwitch())).toContain('cluster drill');
   });
 
   it('refuses a prefix without a hash tag at start, with one line naming QT_PREFIX and what to set', async () => {
