@@ -32,6 +32,48 @@ afterAll(async () => {
   await cl?.stop();
 });
 
+/** `host:port` → its node id (CLUSTER MYID). */
+async function nodeId(node: string): Promise<string> {
+  const r = new Redis(`redis://${node}`);
+  try {
+    return String(await r.call('CLUSTER', 'MYID'));
+  } finally {
+    await r.quit();
+  }
+}
+
+/**
+ * Moves one slot and its keys from one primary to another, the way redis-cli --cluster
+ * reshard does (https://redis.io/docs/latest/commands/cluster-setslot/): IMPORTING on the
+ * target, MIGRATING on the source, MIGRATE the keys, then SETSLOT NODE on every primary.
+ */
+async function moveSlot(slot: number, from: string, to: string): Promise<void> {
+  const [fromId, toId] = [await nodeId(from), await nodeId(to)];
+  const src = new Redis(`redis://${from}`);
+  const dst = new Redis(`redis://${to}`);
+  const [toHost, toPort] = [to.slice(0, to.lastIndexOf(':')), Number(to.slice(to.lastIndexOf(':') + 1))];
+  try {
+    await dst.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId);
+    await src.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId);
+    for (;;) {
+      const keys = (await src.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+      if (keys.length === 0) break;
+      await src.call('MIGRATE', toHost, toPort, '', 0, 5000, 'KEYS', ...keys);
+    }
+    await dst.call('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+    await src.call('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+    for (const n of cl.nodes) {
+      const r = new Redis(n.port, n.host);
+      await r.call('CLUSTER', 'SETSLOT', slot, 'NODE', toId).catch(() => undefined);
+      await r.quit();
+    }
+  } finally {
+    await src.quit();
+    await dst.quit();
+  }
+  slots = parseClusterSlots(await client.call('CLUSTER', 'SLOTS'));
+}
+
 const FAST = {
   QT_MARKET_TICK_MS: '100', QT_SIGNAL_INTERVAL_MS: '300', QT_TRADER_COOLDOWN_MS: '500', QT_HEARTBEAT_MS: '500', QT_BLOCK_MS: '200',
 };
@@ -104,6 +146,64 @@ describe('qt up on a Redis Cluster', () => {
     const res = r.streams.find((s) => s.stream === 'apply.result')!;
     expect(res.length).toBeGreaterThanOrEqual(3);
     expect(res.node).toBe(owner);
+  });
+
+  it('when the slot moves to another primary, the engine stops (exit 1) and, started again, runs there: nothing lost, no order twice', async () => {
+    const prefix = `{qt-test-${randomBytes(4).toString('hex')}}`;
+    const names = new Names({ prefix });
+    const slot = keySlot(names.registry());
+    const from = primaryOfSlot(slots, slot)!;
+    const to = cl.nodes.map((n) => `${n.host}:${n.port}`).find((n) => n !== from)!;
+    const env = { REDIS_URL: cl.url, QT_PREFIX: prefix, ...FAST };
+    const stages = ['--stages', 'market,ai_engine,autonomous_trader,intent_bridge,apply_layer,intent_executor'];
+    const executed = async () => (await results(names)).filter((x) => x.executed === 'true');
+    const e1 = new EngineProc(stages, env);
+    let e2: EngineProc | undefined;
+    try {
+      await waitFor(async () => (await executed()).length >= 2, 60_000, 'two executed orders before the move');
+      await moveSlot(slot, from, to); // as a resharding or a failover would
+      const exit1 = await e1.exit;
+      expect(exit1.code).toBe(1);
+      expect(e1.find(/slot \d+ moved from/)!.msg).toContain(`to ${to}`);
+      const before = (await executed()).length;
+      expect(before).toBeGreaterThanOrEqual(2);
+      e2 = new EngineProc(stages, env);
+      await e2.waitLine(/Redis Cluster: the pipeline's keys share slot/);
+      expect(e2.find(/Redis Cluster/)!.msg).toContain(to);
+      // an operator's close on the new primary (qt close, given another node's URL) becomes an
+      // executed order: the pipeline runs there (entries may also be blocked by the position limit)
+      const onTo = new Redis(`redis://${to}`);
+      const posKeys = await onTo.keys(`${prefix}:position:*`); // KEYS walks one node: the slot's new primary
+      await onTo.quit();
+      const open = posKeys.map((k) => names.classifyPositionKey(k)).find((c) => c?.kind === 'position')!;
+      const c = await qt(['close', open.symbol, '--json', '--redis-url', `redis://${from}`, '--prefix', prefix]);
+      expect(c.code, c.stderr).toBe(0);
+      const intentId = (JSON.parse(c.stdout) as { intent_id: string }).intent_id;
+      await waitFor(async () => (await executed()).find((x) => x.intent_id === intentId), 60_000, `the close ${intentId} executed after the move`);
+      expect((await executed()).length).toBeGreaterThan(before);
+    } finally {
+      e1.proc.kill('SIGTERM');
+      e2?.proc.kill('SIGTERM');
+    }
+    expect((await e2!.exit).code).toBe(0);
+    // no order twice: one paper order per client order id, one executed result per order
+    const paperOrders = await client.lrange(names.paperOrderLog(), 0, -1);
+    expect(new Set(paperOrders).size).toBe(paperOrders.length);
+    const done = await executed();
+    expect(new Set(done.map((x) => x.client_order_id)).size).toBe(done.length);
+    for (const x of done) expect(paperOrders).toContain(x.client_order_id);
+    // nothing lost: every consuming stage's input fully acknowledged, in = out + rejected + dead
+    const owner = new Redis(`redis://${to}`);
+    try {
+      for (const stage of ['autonomous_trader', 'intent_bridge', 'apply_layer', 'intent_executor']) {
+        const m = await metricSums(owner, names, stage);
+        expect((m.out ?? 0) + (m.rejected ?? 0) + (m.dead ?? 0), `${stage} in = out + rejected + dead`).toBe(m.in);
+        const pend = (await client.xpending(names.stream(STAGE_INPUT[stage as keyof typeof STAGE_INPUT]!), stage)) as [number];
+        expect(Number(pend[0]), `${stage} pending`).toBe(0);
+      }
+    } finally {
+      await owner.quit();
+    }
   });
 
   it('qt kill-switch, given another node, writes on the primary of a hash-tagged prefix', async () => {
