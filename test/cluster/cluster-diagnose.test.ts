@@ -77,6 +77,12 @@ describe('qt health on a Redis Cluster, REDIS_URL naming one node', () => {
     expect(r.cluster!.primaries.map((p) => p.node).sort()).toEqual(cl.nodes.map((n) => `${n.host}:${n.port}`).sort());
     // the registry and the stream were found by SCAN on their own nodes
     expect(r.cluster!.primaries.filter((p) => (p.keys ?? 0) > 0).length).toBeGreaterThanOrEqual(2);
+    // sampled over a second, the group's trend comes from the other node too
+    const t = await qt(['diagnose', 'streams', '--sample', '1s', '--json', '--redis-url', url, '--prefix', names.prefix]);
+    expect(t.code, t.stderr).toBe(2);
+    const tj = JSON.parse(t.stdout) as { streams: { stream: string; node?: string }[]; trends?: { stream: string; group: string }[] };
+    expect(tj.streams.find((s) => s.stream === 'apply.plan')!.node).toBe(plan.node);
+    expect(tj.trends?.some((x) => x.stream === 'apply.plan' && x.group === 'apply_layer')).toBe(true);
   });
 
   it('cleanup ghosts finds and deletes ghost keys on every node, and keeps real positions and ledgers', async () => {
