@@ -42,7 +42,13 @@ export class Reader {
   }
 
   private noteError(err: Error, cmd: Cmd): void {
-    if (!this.cluster || !isClusterUnreachable(err)) return;
+    if (!this.cluster) {
+      // One connection that answers MOVED/ASK/CLUSTERDOWN is a cluster node read as a single
+      // server (its INFO refused or renamed): what lives on the other nodes is unknown.
+      if (/^(MOVED|ASK|CLUSTERDOWN)\b/.test(err.message)) this.unreachable.add(`cluster: ${err.message.split('\n')[0]} (a Redis Cluster read through one node: INFO cluster refused or renamed?)`);
+      return;
+    }
+    if (!isClusterUnreachable(err)) return;
     const key = typeof cmd[1] === 'string' && /^(xinfo|memory)$/i.test(cmd[0]) ? String(cmd[2] ?? '') : String(cmd[1] ?? '');
     const node = key ? this.cluster.nodeOf(key) : null;
     this.unreachable.add(`${node ?? 'cluster'}: ${err.message.split('\n')[0]}`);
@@ -66,7 +72,10 @@ export class Reader {
           return [err, null];
         }
       }));
-    } else res = ((await this.redis.pipeline(cmds as unknown as string[][]).exec()) ?? []) as [Error | null, unknown][];
+    } else {
+      res = ((await this.redis.pipeline(cmds as unknown as string[][]).exec()) ?? []) as [Error | null, unknown][];
+      res.forEach(([err], i) => err && this.noteError(err, cmds[i]!));
+    }
     return res.map(([err, val], i) => {
       // quiet: a denied command there has a fallback, so it is no unknown of the report
       if (err && !o.quiet && /NOPERM|no permissions/i.test(err.message)) {

@@ -5,7 +5,9 @@
  * never OK), and ghost cleanup finds and removes ghosts on every node.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { collectSnapshot } from '../../src/diagnose/collect.js';
+import { buildReport } from '../../src/diagnose/report.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,6 +109,23 @@ describe('qt health on a Redis Cluster, REDIS_URL naming one node', () => {
       expect(await client.exists(names.ledger(s))).toBe(1);
     }
     expect(await client.hget(names.position('BTCUSDT'), 'qty')).toBe('0.5');
+  });
+});
+
+describe('a cluster node read as a single server', () => {
+  it('MOVED replies make the verdict unknown (a cluster blind spot), never OK', async () => {
+    const names = spreadPrefix();
+    await seedLag(names, 10);
+    const url = urlAwayFrom(names.stream('apply.plan'));
+    const one = new Redis(url);
+    try {
+      const r = buildReport(await collectSnapshot(one, names, { windowMs: 3_600_000 }));
+      expect(r.blind_spots?.map((b) => b.what)).toContain('cluster');
+      expect(r.status).not.toBe('ok');
+      expect(r.status).toBe('unknown');
+    } finally {
+      await one.quit();
+    }
   });
 });
 
