@@ -112,6 +112,23 @@ describe('qt health on a Redis Cluster, REDIS_URL naming one node', () => {
   });
 });
 
+describe('qt services forget on a Redis Cluster', () => {
+  it('reads the heartbeat and edits the registry on the nodes that own them', async () => {
+    let names: Names;
+    do names = new Names({ prefix: uniquePrefix('cls') });
+    while (nodeOf(names.registry()) === nodeOf(names.service('old_stage')));
+    await client.sadd(names.registry(), 'old_stage', 'apply_layer');
+    await client.hset(names.service('apply_layer'), { service: 'apply_layer', status: 'running' });
+    const url = `redis://${nodeOf(names.service('old_stage'))}`; // not the registry's node
+    const f = await qt(['services', 'forget', 'old_stage', '--redis-url', url, '--prefix', names.prefix]);
+    expect(f.code, f.stderr).toBe(0);
+    expect((await client.smembers(names.registry())).sort()).toEqual(['apply_layer']);
+    const busy = await qt(['services', 'forget', 'apply_layer', '--redis-url', url, '--prefix', names.prefix]);
+    expect(busy.code).toBe(2);
+    expect(busy.stderr).toContain('still has a live heartbeat');
+  });
+});
+
 describe('a cluster node read as a single server', () => {
   it('MOVED replies make the verdict unknown (a cluster blind spot), never OK', async () => {
     const names = spreadPrefix();
