@@ -36,8 +36,6 @@ export const cleanup: QtCommand<Args> = {
     return withReadTarget(cfg, async (redis) => {
       if (argv.what === 'consumers') {
         const { cleanupConsumers } = await import('../diagnose/consumers.js');
-        const { ClusterView } = await import('../redis/cluster.js');
-        if (redis instanceof ClusterView) throw new UsageError('qt cleanup consumers does not run on a Redis cluster yet: point REDIS_URL at the primary holding the streams (qt diagnose pipeline shows each stream\'s node)');
         const r = await cleanupConsumers(redis, cfg.names, { dryRun: !!argv['dry-run'], idleMs });
         const lines = r.consumers.map((c) => `  ${c.stream} ${c.group} ${c.consumer} (idle ${Math.round(c.idle_ms / 60000)} min)`);
         out(r, `${r.consumers.length} consumer(s) idle ≥ ${argv.idle} with nothing pending${lines.length ? ':\n' + lines.join('\n') : ''}\n` +

@@ -112,6 +112,31 @@ describe('qt health on a Redis Cluster, REDIS_URL naming one node', () => {
   });
 });
 
+describe('qt cleanup consumers on a Redis Cluster', () => {
+  it('finds idle consumers holding nothing on streams of every node, deletes them, keeps one holding an entry', async () => {
+    const names = new Names({ prefix: uniquePrefix('clc') });
+    const streams = ['trade.intent', 'apply.plan', 'apply.approved', 'ai.signal_generated', 'apply.result', 'execution.result'] as const;
+    expect(new Set(streams.map((s) => nodeOf(names.stream(s)))).size).toBeGreaterThanOrEqual(2);
+    for (const s of streams) {
+      await client.xadd(names.stream(s), '*', 'a', '1');
+      await client.xgroup('CREATE', names.stream(s), 'g', '0');
+      await client.xgroup('CREATECONSUMER', names.stream(s), 'g', 'idle-one');
+    }
+    // one consumer holds a pending entry: never deleted
+    await client.xreadgroup('GROUP', 'g', 'holder', 'COUNT', 1, 'STREAMS', names.stream('apply.plan'), '>');
+    const dry = await qt(['cleanup', 'consumers', '--dry-run', '--idle', '0s', '--json', '--redis-url', cl.url, '--prefix', names.prefix]);
+    expect(dry.code, dry.stderr).toBe(0);
+    const listed = (JSON.parse(dry.stdout) as { consumers: { stream: string; consumer: string }[] }).consumers;
+    expect(listed.filter((c) => c.consumer === 'idle-one').map((c) => c.stream).sort()).toEqual([...streams].sort());
+    expect(listed.some((c) => c.consumer === 'holder')).toBe(false);
+    const yes = await qt(['cleanup', 'consumers', '--yes', '--idle', '0s', '--json', '--redis-url', cl.url, '--prefix', names.prefix]);
+    expect(yes.code, yes.stderr).toBe(0);
+    expect((JSON.parse(yes.stdout) as { deleted: number }).deleted).toBe(streams.length);
+    const left = (await client.xinfo('CONSUMERS', names.stream('apply.plan'), 'g')) as unknown[][];
+    expect(left.map((c) => String(c[1]))).toEqual(['holder']);
+  });
+});
+
 describe('qt services forget on a Redis Cluster', () => {
   it('reads the heartbeat and edits the registry on the nodes that own them', async () => {
     let names: Names;
