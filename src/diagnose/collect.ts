@@ -139,7 +139,12 @@ export async function collectSnapshot(redis: ReadTarget, names: Names, opts: Col
     const [maj, min] = version.split('.').map(Number);
     if (!(maj! > 6 || (maj === 6 && min! >= 2))) warnings.push(`Redis ${version} is too old: qt needs Redis >= 6.2 (XAUTOCLAIM)`);
   }
-  if (policyMem && policyMem !== 'noeviction') warnings.push(`maxmemory-policy is ${policyMem}: Redis may evict stream entries and keys under memory pressure; set it to noeviction`);
+  if (rd.cluster) {
+    // on a cluster INFO answers for one node: every primary's policy, each named
+    for (const [node, policy] of await clusterPolicies(rd)) {
+      if (policy && policy !== 'noeviction') warnings.push(`maxmemory-policy is ${policy} on ${node}: Redis may evict stream entries and keys under memory pressure; set it to noeviction`);
+    }
+  } else if (policyMem && policyMem !== 'noeviction') warnings.push(`maxmemory-policy is ${policyMem}: Redis may evict stream entries and keys under memory pressure; set it to noeviction`);
 
   // services
   const beats = new Map<string, Record<string, string>>();
@@ -298,6 +303,20 @@ async function nothingUnder(rd: Reader, names: Names): Promise<BlindSpot> {
     fix: found.length ? `set QT_PREFIX (or --prefix) to the deployment's prefix${close ? `: --prefix ${best}` : ''}` : 'point REDIS_URL (or --redis-url) at the Redis (and database) the pipeline uses, or start the pipeline',
     prefixes_with_streams: found.slice(0, 10),
   };
+}
+
+/** `maxmemory_policy` of every primary (INFO memory on each; a node that fails is unreachable). */
+async function clusterPolicies(rd: Reader): Promise<[string, string | null][]> {
+  return Promise.all(rd.cluster!.primaries.map(async (node): Promise<[string, string | null]> => {
+    try {
+      rd.commands++;
+      const info = await rd.cluster!.node(node).info('memory');
+      return [node, /maxmemory_policy:([^\r\n]+)/.exec(info)?.[1]?.trim() ?? null];
+    } catch (e) {
+      if (!/NOPERM|unknown command/i.test(String(e))) rd.unreachable.add(`${node}: INFO failed (${String((e as Error)?.message ?? e).split('\n')[0]})`);
+      return [node, null];
+    }
+  }));
 }
 
 /** Which primary serves what: slots, and keys under the prefix found on it (SCAN per node). */

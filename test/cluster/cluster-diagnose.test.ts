@@ -79,6 +79,19 @@ describe('qt health on a Redis Cluster, REDIS_URL naming one node', () => {
     expect(r.cluster!.primaries.map((p) => p.node).sort()).toEqual(cl.nodes.map((n) => `${n.host}:${n.port}`).sort());
     // the registry and the stream were found by SCAN on their own nodes
     expect(r.cluster!.primaries.filter((p) => (p.keys ?? 0) > 0).length).toBeGreaterThanOrEqual(2);
+    // a primary that may evict keys is named (INFO answers for one node: each is asked)
+    const other = cl.nodes.find((n) => `${n.host}:${n.port}` !== plan.node)!;
+    const direct = new Redis(other.port, other.host);
+    await direct.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    try {
+      const d2 = await qt(['diagnose', 'pipeline', '--json', '--redis-url', url, '--prefix', names.prefix]);
+      const r2 = JSON.parse(d2.stdout) as { redis: { warnings: string[] } };
+      expect(r2.redis.warnings).toContain(`maxmemory-policy is allkeys-lru on ${other.host}:${other.port}: Redis may evict stream entries and keys under memory pressure; set it to noeviction`);
+      expect(r2.redis.warnings.filter((w) => /maxmemory-policy/.test(w))).toHaveLength(1);
+    } finally {
+      await direct.config('SET', 'maxmemory-policy', 'noeviction');
+      await direct.quit();
+    }
     // sampled over a second, the group's trend comes from the other node too
     const t = await qt(['diagnose', 'streams', '--sample', '1s', '--json', '--redis-url', url, '--prefix', names.prefix]);
     expect(t.code, t.stderr).toBe(2);
