@@ -112,8 +112,12 @@ async function stopAll(ps: ChildProcess[]): Promise<void> {
   })));
 }
 
-export async function runPipeline(r: Redis, url: string, n: number, batch: number, perStage = true): Promise<{ perS: number; rssMb: number; executed: number }> {
-  const prefix = `bench-p-${Date.now()}`;
+/**
+ * `n` intents through the bridge, apply layer and executor (one process per stage, or one for
+ * all); `r` reaches the prefix's keys (on a Redis Cluster: the primary of its hash tag's slot).
+ * Returns intents/s and the measured span (epoch ms).
+ */
+export async function runPipeline(r: Redis, url: string, n: number, batch: number, perStage = true, prefix = `bench-p-${Date.now()}`): Promise<{ perS: number; rssMb: number; executed: number; t0: number; t1: number }> {
   const names = new Names({ prefix });
   await seedState(r, names);
   for (const s of PIPELINE_STAGES) {
@@ -131,10 +135,11 @@ export async function runPipeline(r: Redis, url: string, n: number, batch: numbe
       await sleep(25);
       if (Date.now() - t0 > 600000) throw new Error(`pipeline stalled at ${last}/${n}`);
     }
-    const secs = (Date.now() - t0) / 1000;
+    const t1 = Date.now();
+    const secs = (t1 - t0) / 1000;
     const rss = Math.max(...engines.map((e) => peakRssMb(e.pid!)));
     const executed = await r.xlen(names.stream('apply.result'));
-    return { perS: n / secs, rssMb: rss, executed };
+    return { perS: n / secs, rssMb: rss, executed, t0, t1 };
   } finally {
     await stopAll(engines);
   }

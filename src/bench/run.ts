@@ -31,7 +31,46 @@ function wallMs(argv: string[], env: Record<string, string> = {}): number {
   return ms;
 }
 
+/** `--shards 1,2,4` (or `--shards N`; no value: 1,2,4): the shard counts to run, or null. */
+function shardCounts(): number[] | null {
+  const argv = process.argv.slice(2);
+  const at = argv.findIndex((a) => a === '--shards' || a.startsWith('--shards='));
+  if (at < 0) return null;
+  const v = argv[at]!.includes('=') ? argv[at]!.split('=')[1]! : argv[at + 1] && !argv[at + 1]!.startsWith('--') ? argv[at + 1]! : '1,2,4';
+  const list = v.split(',').map(Number);
+  if (list.some((n) => !Number.isInteger(n) || n < 1 || n > 16)) throw new Error(`--shards: expected shard counts 1-16, comma list (got ${v})`);
+  return list;
+}
+
+/** docs/scaling.md's simulation: N hash-tagged pipelines on a 3-primary cluster on loopback. */
+async function mainShards(counts: number[]): Promise<void> {
+  const { startRedisCluster } = await import('../redis/cluster-server.js');
+  const { runShards } = await import('./shards.js');
+  const cl = await startRedisCluster();
+  const figures: Record<string, Figure> = {};
+  const n = quick ? 10000 : 50000;
+  try {
+    for (const shards of counts) {
+      const agg: number[] = [];
+      for (let i = 0; i < P.runs; i++) {
+        log(`shards run ${i + 1}/${P.runs}: ${shards} pipeline(s) of ${n} intents on a 3-primary cluster`);
+        const r = await runShards(cl, shards, n, BATCH);
+        agg.push(r.perS);
+        log(`  ${Math.round(r.perS)} intents/s together; per shard ${r.perShard.map(Math.round).join(', ')} on ${r.nodes.join(', ')}`);
+      }
+      figures[`shards_${shards}_intents_per_s`] = figure(agg, 'intents/s');
+    }
+  } finally {
+    await cl.stop();
+  }
+  const out = { figures, quick, machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version }, generated_at: new Date().toISOString() };
+  if (json) process.stdout.write(JSON.stringify(out) + '\n');
+  else process.stdout.write(table(Object.entries(figures).map(([k, f]) => [k, f, ''])) + '\n');
+}
+
 async function main(): Promise<void> {
+  const counts = shardCounts();
+  if (counts) return mainShards(counts);
   const server = await startRedisServer();
   const r = new Redis(server.url, { maxRetriesPerRequest: null });
   const figures: Record<string, Figure> = {};

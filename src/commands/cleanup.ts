@@ -31,9 +31,9 @@ export const cleanup: QtCommand<Args> = {
     if (argv.restore !== undefined && argv.what !== 'ghosts') throw new UsageError('--restore applies to qt cleanup ghosts');
     const idleMs = parseDuration(argv.idle, '--idle');
     const cfg = await configFrom(argv);
-    const { withRedis } = await import('../diagnose/session.js');
+    const { withReadTarget } = await import('../diagnose/session.js');
     const out = (o: unknown, text: string) => process.stdout.write((argv.json ? JSON.stringify(o, null, 2) : text) + '\n');
-    return withRedis(cfg, async (redis) => {
+    return withReadTarget(cfg, async (redis) => {
       if (argv.what === 'consumers') {
         const { cleanupConsumers } = await import('../diagnose/consumers.js');
         const r = await cleanupConsumers(redis, cfg.names, { dryRun: !!argv['dry-run'], idleMs });

@@ -17,8 +17,8 @@ export const close: QtCommand<{ symbol: string; pct?: number; json?: boolean }> 
     const pct = Number(argv.pct ?? 100);
     if (!(CLOSE_PCTS as readonly number[]).includes(pct)) throw new UsageError(`--pct: expected one of ${CLOSE_PCTS.join(', ')} (got ${argv.pct})`);
     const cfg = await configFrom(argv);
-    const { connectRedis } = await import('../redis/connect.js');
-    const redis = await connectRedis({ url: cfg.redisUrl, tls: cfg.redisTls, role: 'cli', name: 'qt:close' });
+    const { connectPipelineRedis } = await import('../redis/cluster-engine.js');
+    const redis = await connectPipelineRedis({ url: cfg.redisUrl, tls: cfg.redisTls, role: 'cli', name: 'qt:close', names: cfg.names });
     try {
       const r = await (await import('../control/close.js')).sendClose(redis, cfg.names, String(argv.symbol), pct);
       process.stdout.write(argv.json ? JSON.stringify(r) + '\n'

@@ -15,8 +15,8 @@ export const killSwitch: QtCommand<{ state?: string; reason?: string; json?: boo
     const state = argv.state ?? 'status';
     if (state === 'on' && !(argv.reason ?? '').trim()) throw new UsageError('--reason: required to turn the kill switch on (qt kill-switch on --reason "…")');
     const cfg = await configFrom(argv);
-    const { connectRedis } = await import('../redis/connect.js');
-    const redis = await connectRedis({ url: cfg.redisUrl, tls: cfg.redisTls, role: 'cli', name: 'qt:kill-switch' });
+    const { connectPipelineRedis } = await import('../redis/cluster-engine.js');
+    const redis = await connectPipelineRedis({ url: cfg.redisUrl, tls: cfg.redisTls, role: 'cli', name: 'qt:kill-switch', names: cfg.names });
     try {
       const { readKillSwitch, setKillSwitch } = await import('../control/kill-switch.js');
       const s = state === 'status' ? await readKillSwitch(redis, cfg.names) : await setKillSwitch(redis, cfg.names, state === 'on', argv.reason);

@@ -74,10 +74,10 @@ export const policy: QtCommand<PolicyArgs> = {
   async run(argv) {
     if (!argv.action) throw new UsageError('policy: name an action: qt policy show (the policy in force) or qt policy set key=value … (for example max_leverage=5)');
     const cfg = await configFrom(argv);
-    const { connectRedis } = await import('../redis/connect.js');
+    const { connectPipelineRedis } = await import('../redis/cluster-engine.js');
     const { POLICY_FIELDS, policyFromConfig } = await import('../engine/state/policy.js');
     const { readPolicy } = await import('../contract/state.js');
-    const redis = await connectRedis({ url: cfg.redisUrl, tls: cfg.redisTls, role: 'cli', name: 'qt:policy' });
+    const redis = await connectPipelineRedis({ url: cfg.redisUrl, tls: cfg.redisTls, role: 'cli', name: 'qt:policy', names: cfg.names });
     try {
       const fallback = policyFromConfig(cfg);
       let p: Policy;

@@ -12,8 +12,11 @@ export const services: QtCommand<{ action: 'forget'; name: string; force?: boole
       .option('force', { type: 'boolean', describe: 'forget it even though it still beats' }),
   async run(argv) {
     const cfg = await configFrom(argv);
-    const { withRedis } = await import('../diagnose/session.js');
-    return withRedis(cfg, async (redis) => {
+    const { withReadTarget } = await import('../diagnose/session.js');
+    const { Reader } = await import('../diagnose/redis-read.js');
+    // on a Redis Cluster each single-key command goes to the node owning its key
+    return withReadTarget(cfg, async (target) => {
+      const redis = new Reader(target).redis;
       const [[status, stoppedAt], member] = await Promise.all([redis.hmget(cfg.names.service(argv.name), 'status', 'stopped_at'), redis.sismember(cfg.names.registry(), argv.name)]);
       if (!member) throw new UsageError(`${argv.name} is not in the registry ${cfg.names.registry()}`);
       // the kept last beat of a clean stop (`stopped_at`) is not a live heartbeat

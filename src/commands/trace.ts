@@ -15,8 +15,8 @@ export const traceCommand: QtCommand<{ id: string; json?: boolean; scan?: number
     const scan = Number(argv.scan ?? 10000);
     if (!Number.isInteger(scan) || scan < 1 || scan > 1_000_000) throw new UsageError(`--scan: expected a whole number from 1 to 1000000 (got ${argv.scan})`);
     const cfg = await configFrom(argv);
-    const { connectRedis } = await import('../redis/connect.js');
-    const redis = await connectRedis({ url: cfg.redisUrl, tls: cfg.redisTls, role: 'cli', name: 'qt:trace' });
+    const { connectPipelineRedis } = await import('../redis/cluster-engine.js');
+    const redis = await connectPipelineRedis({ url: cfg.redisUrl, tls: cfg.redisTls, role: 'cli', name: 'qt:trace', names: cfg.names });
     try {
       const { trace, formatTrace } = await import('../control/trace.js');
       const t = await trace(redis, cfg.names, String(argv.id), scan);

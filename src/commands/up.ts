@@ -24,6 +24,7 @@ export const up: QtCommand<UpArgs> = {
   describe: 'run the engine daemon (all stages by default) on the paper exchange or Binance',
   builder: (y) =>
     y
+      .epilog('On a Redis Cluster: set a prefix with a hash tag (QT_PREFIX={quantum}); the engine then runs on the primary serving that slot, and an untagged prefix is refused (docs/redis-cluster.md).')
       .option('stages', { type: 'string', describe: 'comma list of stages to run (default: all)' })
       .option('exchange', { choices: ['paper', 'binance'] as const, describe: 'exchange adapter (default: paper)' })
       .option('market', { choices: ['paper', 'binance', 'replay'] as const, describe: 'price feed (default: paper; replay: recorded candles)' })

@@ -26,7 +26,7 @@ export const VARIABLES = {
   QT_REDIS_WAIT_MS: [C.int(10, 60000), '1000', 'how long WAIT waits for QT_REDIS_WAIT_REPLICAS; past it the order is not sent and the plan is retried'],
   REDIS_TLS_CA_FILE: [C.text(true), '', 'CA certificate file for rediss:// with a private CA'],
   REDIS_TLS_INSECURE: [C.bool(), 'false', 'skip TLS certificate verification (testing only)'],
-  QT_PREFIX: [C.matching(/^[A-Za-z0-9_.-]{1,64}$/, 'expected letters, digits, _ . - (1-64)'), 'quantum', 'key prefix of every Redis name'],
+  QT_PREFIX: [C.matching(/^(?=.{1,64}$)[A-Za-z0-9_.-]*(\{[A-Za-z0-9_.-]+\})?[A-Za-z0-9_.-]*$/, 'expected letters, digits, _ . - (1-64), with at most one {hash tag} such as {quantum} (Redis Cluster)'), 'quantum', 'key prefix of every Redis name; on a Redis Cluster it must hold a hash tag, e.g. {quantum} (docs/redis-cluster.md)'],
   QT_EXCHANGE: [C.oneOf(['paper', 'binance'] as const), 'paper', 'exchange adapter: paper (embedded) or binance (ccxt binanceusdm)'],
   QT_BINANCE_MODE: [C.oneOf(['demo', 'live'] as const), 'demo', 'binance: demo (testnet demo trading) or live'],
   QT_LIVE_CONFIRM: [C.text(), '', 'must be I_UNDERSTAND_THIS_TRADES_REAL_MONEY, together with --live, for live trading'],

@@ -4,7 +4,6 @@
  * bounded XREVRANGEs, and the stream rounds of streams.ts. Never XREADGROUP, XCLAIM,
  * XAUTOCLAIM, XINFO STREAM FULL, XPENDING IDLE or a whole-stream XRANGE, never a write.
  */
-import type { Redis } from 'ioredis';
 import { MODES, type Mode } from '../contract/codes.js';
 import { Names, STAGES, STREAMS } from '../contract/names.js';
 import { redactUrl } from '../config/redact.js';
@@ -12,11 +11,11 @@ import { collectStreams } from './streams.js';
 import { defaultInputOf, serviceInfos } from './services.js';
 import { policyLimit, positionsSummary } from './positions.js';
 import { funnelOf, minutesOf, stagesFromMetrics, stagesFromRejections, stagesFromStreams } from './metrics.js';
-import type { BlindSpot, PipelineSnapshot, RejectionExample, ReplaySummary } from './read-model.js';
+import type { BlindSpot, ClusterSummary, PipelineSnapshot, RejectionExample, ReplaySummary } from './read-model.js';
 import { readExchangeState } from './findings-exchange.js';
 import { readProtectState } from './findings-protect.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './thresholds.js';
-import { entries, idMs, num, Reader, type Cmd } from './redis-read.js';
+import { entries, idMs, num, Reader, type Cmd, type ReadTarget } from './redis-read.js';
 import { levenshtein } from './streams.js';
 import { auditKeys } from './key-audit.js';
 import { trendsFromMetrics } from './trend-history.js';
@@ -43,7 +42,12 @@ function hash(v: unknown): Record<string, string> | null {
   return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, string>) : null;
 }
 
-export async function collectSnapshot(redis: Redis, names: Names, opts: CollectOptions): Promise<PipelineSnapshot> {
+/**
+ * The read model of the deployment under `names.prefix` on `redis`: one server, or a cluster
+ * (ClusterView: every primary scanned, single-key reads sent to the owning node, and any node
+ * that could not be read a `cluster` blind spot, so the verdict is never OK).
+ */
+export async function collectSnapshot(redis: ReadTarget, names: Names, opts: CollectOptions): Promise<PipelineSnapshot> {
   const now = opts.now ?? Date.now();
   const th = opts.thresholds ?? DEFAULT_THRESHOLDS;
   const rd = new Reader(redis);
@@ -138,7 +142,12 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     const [maj, min] = version.split('.').map(Number);
     if (!(maj! > 6 || (maj === 6 && min! >= 2))) warnings.push(`Redis ${version} is too old: qt needs Redis >= 6.2 (XAUTOCLAIM)`);
   }
-  if (policyMem && policyMem !== 'noeviction') warnings.push(`maxmemory-policy is ${policyMem}: Redis may evict stream entries and keys under memory pressure; set it to noeviction`);
+  if (rd.cluster) {
+    // on a cluster INFO answers for one node: every primary's policy, each named
+    for (const [node, policy] of await clusterPolicies(rd)) {
+      if (policy && policy !== 'noeviction') warnings.push(`maxmemory-policy is ${policy} on ${node}: Redis may evict stream entries and keys under memory pressure; set it to noeviction`);
+    }
+  } else if (policyMem && policyMem !== 'noeviction') warnings.push(`maxmemory-policy is ${policyMem}: Redis may evict stream entries and keys under memory pressure; set it to noeviction`);
 
   // services
   const beats = new Map<string, Record<string, string>>();
@@ -238,6 +247,15 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
   const blind: BlindSpot[] = [];
   if (audit.others.length === 0 && audit.posKeys.length === 0 && audit.ledgerCount === 0) blind.push(await nothingUnder(rd, names));
   if (rd.denied.size) blind.push(deniedSpot(rd, names));
+  if (rd.unreachable.size) {
+    const what = [...rd.unreachable];
+    unknowns.push(...what.map((w) => `cluster node not read: ${w}`));
+    blind.push({
+      what: 'cluster',
+      detail: `part of the Redis cluster could not be read (${what.slice(0, 3).join('; ')}${what.length > 3 ? `; ${what.length - 3} more` : ''}): keys on that node are unknown`,
+      fix: 'check that every primary runs and answers (redis-cli -c -h <node> CLUSTER INFO: cluster_state:ok), and that this host reaches the addresses the nodes announce',
+    });
+  }
   const modes = [...beats.values()].map((h) => String(h.mode ?? '').toUpperCase()).filter((m): m is Mode => (MODES as readonly string[]).includes(m));
 
   return {
@@ -262,6 +280,7 @@ export async function collectSnapshot(redis: Redis, names: Names, opts: CollectO
     commands: rd.commands,
     replay: parseReplayReport(replayR?.val),
     ...(trends.length ? { trends } : {}),
+    ...(rd.cluster ? { cluster: clusterSummary(rd) } : {}),
     blind_spots: blind,
     exchange,
   };
@@ -277,18 +296,11 @@ export const PREFIX_SCAN_PAGES = 200;
  */
 async function nothingUnder(rd: Reader, names: Names): Promise<BlindSpot> {
   const counts = new Map<string, number>();
-  let cursor = '0';
-  let pages = 0;
-  do {
-    rd.commands++;
-    const [next, keys] = await rd.redis.scan(cursor, 'MATCH', Names.anyStreamPattern(), 'COUNT', 1000, 'TYPE', 'stream');
-    cursor = next;
-    for (const k of keys) {
-      const p = Names.prefixOfStreamKey(k);
-      if (p) counts.set(p, (counts.get(p) ?? 0) + 1);
-    }
-  } while (cursor !== '0' && ++pages < PREFIX_SCAN_PAGES);
-  const complete = cursor === '0';
+  const { keys, complete } = await rd.scanTyped(Names.anyStreamPattern(), 'stream', PREFIX_SCAN_PAGES);
+  for (const k of keys) {
+    const p = Names.prefixOfStreamKey(k);
+    if (p) counts.set(p, (counts.get(p) ?? 0) + 1);
+  }
   const want = names.prefix.toLowerCase();
   const found = [...counts.keys()].sort((a, b) => levenshtein(want, a.toLowerCase()) - levenshtein(want, b.toLowerCase()) || (counts.get(b)! - counts.get(a)!));
   const best = found[0];
@@ -301,6 +313,29 @@ async function nothingUnder(rd: Reader, names: Names): Promise<BlindSpot> {
       (complete ? '' : ` (looked at the first ${PREFIX_SCAN_PAGES * 1000} keys only)`),
     fix: found.length ? `set QT_PREFIX (or --prefix) to the deployment's prefix${close ? `: --prefix ${best}` : ''}` : 'point REDIS_URL (or --redis-url) at the Redis (and database) the pipeline uses, or start the pipeline',
     prefixes_with_streams: found.slice(0, 10),
+  };
+}
+
+/** `maxmemory_policy` of every primary (INFO memory on each; a node that fails is unreachable). */
+async function clusterPolicies(rd: Reader): Promise<[string, string | null][]> {
+  return Promise.all(rd.cluster!.primaries.map(async (node): Promise<[string, string | null]> => {
+    try {
+      rd.commands++;
+      const info = await rd.cluster!.node(node).info('memory');
+      return [node, /maxmemory_policy:([^\r\n]+)/.exec(info)?.[1]?.trim() ?? null];
+    } catch (e) {
+      if (!/NOPERM|unknown command/i.test(String(e))) rd.unreachable.add(`${node}: INFO failed (${String((e as Error)?.message ?? e).split('\n')[0]})`);
+      return [node, null];
+    }
+  }));
+}
+
+/** Which primary serves what: slots, and keys under the prefix found on it (SCAN per node). */
+function clusterSummary(rd: Reader): ClusterSummary {
+  const c = rd.cluster!;
+  const down = [...rd.unreachable].map((u) => u.split(': ')[0]);
+  return {
+    primaries: c.primaries.map((node) => ({ node, slots: c.slotsOf(node), keys: rd.keysPerNode.get(node) ?? null, readable: !down.includes(node) })),
   };
 }
 

@@ -3,9 +3,9 @@
  * seeds' group had 23). Deleting one re-checks atomically (Lua) that it still holds
  * nothing, so no pending entry is ever lost.
  */
-import type { Redis } from 'ioredis';
 import { STREAMS, type Names } from '../contract/names.js';
-import { Reader, num, replyMap, str, type Cmd } from './redis-read.js';
+import { Reader, num, replyMap, str, type Cmd, type ReadTarget } from './redis-read.js';
+import { UnavailableError } from '../errors.js';
 import { collectStreams } from './streams.js';
 
 export interface DeadConsumer {
@@ -22,7 +22,12 @@ if #p > 0 then return -1 end
 return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 `;
 
-export async function listDeadConsumers(redis: Redis, names: Names, idleMs: number, now = Date.now()): Promise<DeadConsumer[]> {
+/**
+ * Consumers idle at least `idleMs` (ms) with nothing pending, in every stream under the prefix;
+ * on a Redis Cluster every primary is scanned and each stream read on its node. Throws
+ * UnavailableError when part of a cluster could not be read (a partial list is not the whole).
+ */
+export async function listDeadConsumers(redis: ReadTarget, names: Names, idleMs: number, now = Date.now()): Promise<DeadConsumer[]> {
   const rd = new Reader(redis);
   const keys = new Map<string, { key: string; name: string; known: boolean }>();
   for (const s of STREAMS) keys.set(names.stream(s), { key: names.stream(s), name: s, known: true });
@@ -40,6 +45,7 @@ export async function listDeadConsumers(redis: Redis, names: Names, idleMs: numb
       g.consumer_details.push({ name: str(cm['name']), pending: num(cm['pending']) ?? 0, idle_ms: num(cm['idle']) ?? 0, inactive_ms: num(cm['inactive']) });
     }
   });
+  if (rd.unreachable.size) throw new UnavailableError(`part of the Redis cluster could not be read (${[...rd.unreachable].slice(0, 3).join('; ')}): consumers there are unknown`);
   const out: DeadConsumer[] = [];
   for (const s of streams)
     for (const g of s.groups)
@@ -49,17 +55,16 @@ export async function listDeadConsumers(redis: Redis, names: Names, idleMs: numb
 }
 
 export async function cleanupConsumers(
-  redis: Redis, names: Names, opts: { dryRun: boolean; idleMs: number },
+  redis: ReadTarget, names: Names, opts: { dryRun: boolean; idleMs: number },
 ): Promise<{ dry_run: boolean; consumers: DeadConsumer[]; deleted: number; kept: string[] }> {
   const consumers = await listDeadConsumers(redis, names, opts.idleMs);
   if (opts.dryRun || !consumers.length) return { dry_run: opts.dryRun, consumers, deleted: 0, kept: [] };
-  const pipe = redis.pipeline();
-  for (const c of consumers) pipe.eval(DELETE_IF_NOTHING_PENDING, 1, c.key, c.group, c.consumer);
-  const res = (await pipe.exec()) ?? [];
+  // one single-key script per consumer (on a cluster each goes to the node owning the stream)
+  const client = new Reader(redis).redis;
+  const res = await Promise.all(consumers.map((c) => client.eval(DELETE_IF_NOTHING_PENDING, 1, c.key, c.group, c.consumer)));
   let deleted = 0;
   const kept: string[] = [];
-  res.forEach(([err, v], i) => {
-    if (err) throw err;
+  res.forEach((v, i) => {
     if (Number(v) === -1) kept.push(`${consumers[i]!.stream} ${consumers[i]!.group} ${consumers[i]!.consumer}`);
     else deleted++;
   });

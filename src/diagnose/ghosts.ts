@@ -5,11 +5,11 @@
  * `restore` puts a backup back, never over a key that exists again.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import type { Names } from '../contract/names.js';
 import { ghostReason } from '../contract/state.js';
 import type { GhostKey } from './read-model.js';
-import { Reader } from './redis-read.js';
+import { Reader, type ReadTarget } from './redis-read.js';
+import { UnavailableError } from '../errors.js';
 
 export interface GhostsResult {
   dry_run: boolean;
@@ -57,7 +57,12 @@ export interface BackupFile {
   keys: { key: string; kind: 'position' | 'snapshot'; reason: string; fields: Record<string, string>; pttl: number }[];
 }
 
-export async function listGhosts(redis: Redis, names: Names): Promise<{ scanned: number; ghosts: GhostKey[]; hashes: Map<string, Record<string, string>> }> {
+/**
+ * Ghost position and snapshot keys under the prefix (CONTRACT.md §2), on one server or on
+ * every primary of a cluster. Throws when a cluster node could not be scanned or read: a
+ * partial list is never presented as the whole.
+ */
+export async function listGhosts(redis: ReadTarget, names: Names): Promise<{ scanned: number; ghosts: GhostKey[]; hashes: Map<string, Record<string, string>> }> {
   const rd = new Reader(redis);
   const keys = await rd.scan(names.positionPattern());
   const classified = keys.map((k) => ({ k, c: names.classifyPositionKey(k) })).filter((x) => x.c && x.c.kind !== 'ledger');
@@ -74,12 +79,13 @@ export async function listGhosts(redis: Redis, names: Names): Promise<{ scanned:
       hashes.set(x.k, h);
     }
   });
+  if (rd.unreachable.size) throw new UnavailableError(`part of the Redis cluster could not be read (${[...rd.unreachable].slice(0, 3).join('; ')}): ghosts there are unknown`);
   ghosts.sort((a, b) => a.key.localeCompare(b.key));
   return { scanned: keys.length, ghosts, hashes };
 }
 
 export async function cleanupGhosts(
-  redis: Redis, names: Names, opts: { dryRun: boolean; backupPath?: string; now?: number; beforeDelete?: () => Promise<void> },
+  redis: ReadTarget, names: Names, opts: { dryRun: boolean; backupPath?: string; now?: number; beforeDelete?: () => Promise<void> },
 ): Promise<GhostsResult> {
   const { scanned, ghosts, hashes } = await listGhosts(redis, names);
   if (opts.dryRun || ghosts.length === 0) return { dry_run: opts.dryRun, scanned, ghosts, deleted: 0, backup: null };
@@ -91,20 +97,20 @@ export async function cleanupGhosts(
   const path = opts.backupPath ?? `qt-ghosts-${names.prefix}-${backup.created_at.replace(/[:.]/g, '-')}.json`;
   writeFileSync(path, JSON.stringify(backup, null, 2) + '\n', { mode: 0o600 });
   await opts.beforeDelete?.();
-  const pipe = redis.pipeline();
-  for (const g of ghosts) pipe.eval(DELETE_IF_GHOST, 1, g.key, g.kind);
-  const res = (await pipe.exec()) ?? [];
+  // one single-key script per ghost (on a cluster each goes to the node owning its key)
+  const client = new Reader(redis).redis;
+  const res = await Promise.all(ghosts.map((g) => client.eval(DELETE_IF_GHOST, 1, g.key, g.kind)));
   const kept: string[] = [];
   let deleted = 0;
-  res.forEach(([err, v], i) => {
-    if (err) throw err;
+  res.forEach((v, i) => {
     if (Number(v) === 1) deleted++;
     else kept.push(ghosts[i]!.key);
   });
   return { dry_run: false, scanned, ghosts, deleted, backup: path, kept };
 }
 
-export async function restoreGhosts(redis: Redis, names: Names, file: string): Promise<{ file: string; restored: string[]; skipped: string[] }> {
+export async function restoreGhosts(target: ReadTarget, names: Names, file: string): Promise<{ file: string; restored: string[]; skipped: string[] }> {
+  const redis = new Reader(target).redis;
   const data = JSON.parse(readFileSync(file, 'utf8')) as BackupFile;
   if (data.format !== 'qt-ghost-backup' || !Array.isArray(data.keys)) throw new Error(`${file} is not a qt ghost backup`);
   const restored: string[] = [];

@@ -154,6 +154,8 @@ export interface StreamInfo {
   recorded_first_entry_id?: string;
   /** MEMORY USAGE of the stream key in bytes (entries and PEL); null when denied or renamed */
   memory_bytes?: number | null;
+  /** on a Redis Cluster: the primary (`host:port`) that holds the stream (optional addition) */
+  node?: string;
 }
 
 export interface ServiceInfo {
@@ -281,6 +283,21 @@ export interface PipelineSnapshot {
   trends?: GroupTrend[];
   /** The last replay's run report (`{prefix}:replay:report`), when a replay ran on this prefix. */
   replay?: ReplaySummary | null;
+  /** A Redis Cluster (`cluster_enabled:1`): its primaries and what each holds (optional addition) */
+  cluster?: ClusterSummary;
+}
+
+/** The primaries of a Redis Cluster as the check read them. */
+export interface ClusterSummary {
+  primaries: {
+    /** `host:port` as the cluster announces it */
+    node: string;
+    /** slots it serves (of 16384) */
+    slots: number;
+    /** keys under the prefix found there by SCAN (null: not scanned or not readable) */
+    keys: number | null;
+    readable: boolean;
+  }[];
 }
 
 /** A replay's run report as stored under `{prefix}:replay:report` (the engine's `ReplayReport`, plus `finished`). */

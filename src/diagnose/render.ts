@@ -99,7 +99,17 @@ export class Renderer {
   header(r: Report): string {
     return this.parts([`${this.c.bold('qt diagnose')} ${r.prefix}`, r.redis.url || 'redis', `Redis ${r.redis.version}`, `window ${fmtAge(r.window_s)}`,
       new Date(r.generated_at).toISOString(), `status ${this.sev(r.status)}`, ...(r.mode ? [r.mode] : []), ...(r.kill_switch !== null ? [this.c.red('KILL SWITCH ON')] : [])])
+      + (r.cluster ? `\n${this.cluster(r.cluster, r.streams)}` : '')
       + (r.blind_spots ?? []).map((b) => `\n${this.c.magenta.bold('UNKNOWN')} ${b.what}: ${b.detail}\n  fix: ${b.fix}`).join('');
+  }
+
+  /** A Redis Cluster: each primary with its slots and the prefix's keys and streams it holds. */
+  cluster(c: NonNullable<Report['cluster']>, streams: Report['streams']): string {
+    return `Redis Cluster, ${c.primaries.length} primaries:` + c.primaries.map((p) => {
+      const here = streams.filter((s) => s.node === p.node).map((s) => s.stream);
+      const keys = p.readable ? `${p.keys === null ? '?' : n(p.keys)} key(s)` : this.c.magenta('not read');
+      return `\n  ${p.node} (${n(p.slots)} slots): ${keys}${here.length ? `; streams ${here.join(', ')}` : ''}`;
+    }).join('');
   }
 
   stages(r: Report): string {

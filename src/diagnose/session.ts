@@ -8,6 +8,7 @@ import { collectSnapshot } from './collect.js';
 import { buildReport } from './report.js';
 import type { Report } from './read-model.js';
 import type { Thresholds } from './thresholds.js';
+import type { ReadTarget } from './redis-read.js';
 
 export async function withRedis<T>(cfg: Config, fn: (r: Redis) => Promise<T>): Promise<T> {
   const redis = await connectRedis({ url: cfg.redisUrl, tls: cfg.redisTls, role: 'cli' });
@@ -18,9 +19,27 @@ export async function withRedis<T>(cfg: Config, fn: (r: Redis) => Promise<T>): P
   }
 }
 
+/**
+ * Like withRedis, for the read-only tools that handle a cluster: when the server at REDIS_URL
+ * says `cluster_enabled:1`, `fn` gets a ClusterView (every primary, the owning node for each
+ * key) instead of the one connection. Throws UnavailableError (exit 3) when unreachable.
+ */
+export async function withReadTarget<T>(cfg: Config, fn: (t: ReadTarget) => Promise<T>): Promise<T> {
+  return withRedis(cfg, async (redis) => {
+    const { isClusterEnabled, openClusterView } = await import('../redis/cluster.js');
+    if (!(await isClusterEnabled(redis))) return fn(redis);
+    const view = await openClusterView({ url: cfg.redisUrl, tls: cfg.redisTls, name: 'qt:diagnose' });
+    try {
+      return await fn(view);
+    } finally {
+      await view.close();
+    }
+  });
+}
+
 /** `forHealth`: only counts matter (ghosts stay in scan order). */
 export async function reportOf(cfg: Config, windowMs: number, th: Thresholds, forHealth = false): Promise<Report> {
-  return withRedis(cfg, async (redis) => {
+  return withReadTarget(cfg, async (redis) => {
     try {
       const snap = await collectSnapshot(redis, cfg.names, { windowMs, thresholds: th, url: cfg.redisUrl, sortGhosts: !forHealth });
       return buildReport(snap, th);

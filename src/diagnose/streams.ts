@@ -78,6 +78,7 @@ export async function collectStreams(
       groups: [],
       known: k.known,
       stale: age !== null && age * 1000 > staleMs,
+      ...(rd.nodeOf(k.key) ? { node: rd.nodeOf(k.key) } : {}),
       first_entry_id: first,
       last_generated_id: str(m['last-generated-id']),
       max_deleted_entry_id: str(m['max-deleted-entry-id']),

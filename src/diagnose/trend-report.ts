@@ -8,7 +8,7 @@ import { scrub } from '../config/redact.js';
 import { collectSnapshot } from './collect.js';
 import type { Report } from './read-model.js';
 import { buildReport } from './report.js';
-import { withRedis } from './session.js';
+import { withReadTarget } from './session.js';
 import type { Thresholds } from './thresholds.js';
 import { trendOptions, type TrendOptions } from './trend.js';
 import { sampleTrends, withTrends } from './trend-sample.js';
@@ -19,7 +19,7 @@ export const SAMPLE_MAX_MS = 3600_000;
 
 /** The report with every group sampled over `sampleMs`. Exit-3 error when Redis fails mid-way. */
 export async function sampledReportOf(cfg: Config, windowMs: number, th: Thresholds, sampleMs: number, opts: TrendOptions = trendOptions()): Promise<Report> {
-  return withRedis(cfg, async (redis) => {
+  return withReadTarget(cfg, async (redis) => {
     try {
       const snap = await collectSnapshot(redis, cfg.names, { windowMs, thresholds: th, url: cfg.redisUrl });
       const s = await sampleTrends(redis, snap.streams.filter((x) => x.groups.length).map((x) => ({ stream: x.stream, key: x.key })), sampleMs, opts);

@@ -8,7 +8,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { GroupInfo, Report, StreamInfo } from './read-model.js';
-import { num, str, replyMap, Reader, type Cmd } from './redis-read.js';
+import { num, str, replyMap, Reader, type Cmd, type ReadTarget } from './redis-read.js';
 import { worstSeverity } from '../contract/codes.js';
 import type { Finding } from './read-model.js';
 import { compareIds, DEFAULT_TREND, evaluateTrend, trendFindings, trendOptions, type GroupTrend, type TrendOptions, type TrendSample } from './trend.js';
@@ -106,7 +106,7 @@ export function trendsOf(samples: Map<string, TrendSample[]>, source: GroupTrend
  * `wait` is the pause between looks (injectable for tests). Throws what Redis throws.
  */
 export async function sampleTrends(
-  redis: Redis,
+  redis: ReadTarget,
   streams: { stream: string; key: string }[],
   durationMs: number,
   opts: TrendOptions = DEFAULT_TREND,

@@ -86,7 +86,17 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   });
   for (const l of o.notice ?? []) if (!/^!+$/.test(l)) log.warn(l);
   if (o.console && !withConsole) log.info('no terminal: running headless (the console needs a TTY); see qt tui');
-  const writer = await connectRedis({ url: config.redisUrl, tls: config.redisTls, role: 'cli', name: 'qt:engine' });
+  let writer = await connectRedis({ url: config.redisUrl, tls: config.redisTls, role: 'cli', name: 'qt:engine' });
+  // A Redis Cluster: a hash-tagged prefix is required, and the engine runs on the primary
+  // serving the pipeline's slot (src/redis/cluster-engine.ts, docs/redis-cluster.md).
+  const { placeEngine, placementLine, SlotWatch } = await import('../redis/cluster-engine.js');
+  const placed = await placeEngine(config, writer).catch((e: unknown) => {
+    writer.disconnect();
+    throw e;
+  });
+  config = placed.config;
+  writer = placed.writer;
+  if (placed.cluster) log.info(placementLine(placed));
   // From here on the writer must survive Redis restarts: retry forever.
   writer.options.maxRetriesPerRequest = null;
   writer.options.retryStrategy = (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 3000);
@@ -163,7 +173,15 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
     log.info(`[${mode}] in/out/rejected: ${parts.join(' · ')}`);
   };
 
+  const slotWatch = placed.cluster ? new SlotWatch(config.redisUrl, config.redisTls, placed.cluster.slot, placed.cluster.primary, placed.cluster.nodes) : undefined;
+  slotWatch?.start();
+  let slotMoved = false;
   const stop = await new Promise<string>((resolve) => {
+    slotWatch?.moved.then((why) => {
+      slotMoved = true;
+      log.error(why);
+      resolve(why);
+    });
     const onSig = (sig: string) => () => resolve(sig);
     for (const sig of STOP_SIGNALS) process.once(sig, onSig(sig));
     if (o.forMs) setTimeout(() => resolve(`--for ${o.forMs} ms elapsed`), o.forMs).unref();
@@ -171,6 +189,7 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
     if (o.stopAtReplayEnd) deps.replay?.done.then(() => resolve('the replay has ended'));
     consoleDone?.then(() => resolve('console closed'), (e) => resolve(`console failed: ${(e as Error).message}`));
   });
+  slotWatch?.stop();
   consoleStop.abort();
   await consoleDone?.catch(() => undefined);
   if (summary) {
@@ -192,7 +211,7 @@ export async function runDaemon(config: Config, o: DaemonOptions = {}): Promise<
   log.info('stopped', { took_ms: Date.now() - t0 });
   if (logFile) await new Promise((r) => logFile!.end(r));
   if (withConsole) process.stderr.write(`qt: engine stopped (${stop}); its log is in .qt/engine.log\n`);
-  return 0;
+  return slotMoved ? 1 : 0;
 }
 
 /** The lock step of a replay the daemon starts itself (`qt up --console` with QT_MARKET=replay). */

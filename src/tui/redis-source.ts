@@ -14,6 +14,8 @@ import { buildReport } from '../diagnose/report.js';
 import { DEFAULT_THRESHOLDS, resolveThresholds, type Thresholds } from '../diagnose/thresholds.js';
 import { describeRedisError, newRedis, redisOptions } from '../redis/connect.js';
 import { setKillSwitch } from '../control/kill-switch.js';
+import type { ReadTarget } from '../diagnose/redis-read.js';
+import type { ClusterView } from '../redis/cluster.js';
 import type { DataSource, GhostApplyResult, GhostPreview } from './data-source.js';
 
 export interface RedisSourceOptions {
@@ -28,6 +30,9 @@ export class RedisSource implements DataSource {
   private lastError: Error | undefined;
   private readonly thresholds: Thresholds;
   private connecting: Promise<void> | null = null;
+  /** null until the first connection says whether Redis is a cluster */
+  private isCluster: boolean | null = null;
+  private view: ClusterView | null = null;
 
   constructor(
     private readonly config: Config,
@@ -76,9 +81,35 @@ export class RedisSource implements DataSource {
     }
   }
 
+  /**
+   * What to read: the connection, or on a Redis Cluster (`cluster_enabled:1`, asked once) a
+   * ClusterView over every primary, opened on first use and again after a refresh that could
+   * not read part of the cluster.
+   */
+  private async target(): Promise<ReadTarget> {
+    if (this.isCluster === null) {
+      const { isClusterEnabled } = await import('../redis/cluster.js');
+      this.isCluster = await isClusterEnabled(this.redis);
+    }
+    if (!this.isCluster) return this.redis;
+    if (!this.view) {
+      const { openClusterView } = await import('../redis/cluster.js');
+      this.view = await openClusterView({ url: this.config.redisUrl, tls: this.config.redisTls, name: 'qt-tui' });
+    }
+    return this.view;
+  }
+
+  private dropView(): void {
+    const v = this.view;
+    this.view = null;
+    void v?.close();
+  }
+
   load(): Promise<Report> {
     return this.guard(async () => {
-      const snap = await collectSnapshot(this.redis, this.config.names, { windowMs: this.opts.windowMs, url: this.config.redisUrl, thresholds: this.thresholds });
+      const t = await this.target();
+      const snap = await collectSnapshot(t, this.config.names, { windowMs: this.opts.windowMs, url: this.config.redisUrl, thresholds: this.thresholds });
+      if (snap.blind_spots?.some((b) => b.what === 'cluster')) this.dropView(); // read the slot map afresh next time
       return buildReport(snap, this.thresholds);
     });
   }
@@ -86,13 +117,16 @@ export class RedisSource implements DataSource {
   killSwitch(on: boolean, reason: string): Promise<void> {
     return this.guard(async () => {
       // the same write as `qt kill-switch` (the key, and a record on risk.proposal)
-      await setKillSwitch(this.redis, this.config.names, on, on ? reason : undefined);
+      // on a cluster: the Cluster client sends the MULTI to the node owning the prefix's slot
+      // (a hash-tagged prefix; an untagged one spreads the two keys and Redis refuses: CROSSSLOT)
+      const t = await this.target();
+      await setKillSwitch(t === this.redis ? this.redis : (this.view!.client as unknown as Redis), this.config.names, on, on ? reason : undefined);
     });
   }
 
   cleanupGhostsPreview(): Promise<GhostPreview> {
     return this.guard(async () => {
-      const { scanned, ghosts } = await listGhosts(this.redis, this.config.names);
+      const { scanned, ghosts } = await listGhosts(await this.target(), this.config.names);
       return { scanned, ghosts };
     });
   }
@@ -101,12 +135,13 @@ export class RedisSource implements DataSource {
     return this.guard(async () => {
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       const backupPath = this.opts.backupDir ? `${this.opts.backupDir.replace(/\/$/, '')}/qt-ghosts-${this.config.prefix}-${stamp}.json` : undefined;
-      const r = await cleanupGhosts(this.redis, this.config.names, { dryRun: false, backupPath });
+      const r = await cleanupGhosts(await this.target(), this.config.names, { dryRun: false, backupPath });
       return { deleted: r.deleted, ghosts: r.ghosts, backup: r.backup };
     });
   }
 
   async close(): Promise<void> {
+    this.dropView();
     try {
       await this.redis.quit();
     } catch {
