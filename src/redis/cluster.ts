@@ -15,25 +15,10 @@ import { STREAMS, type Names } from '../contract/names.js';
 import { redactUrl } from '../config/redact.js';
 import { UnavailableError, UsageError } from '../errors.js';
 import { describeRedisError, redisOptions, type ConnectOptions } from './connect.js';
+import calculateSlot from 'cluster-key-slot';
 
 /** Slots of a Redis Cluster (cluster spec: 16384). */
 export const CLUSTER_SLOTS = 16384;
-
-const CRC16_TABLE = (() => {
-  const t = new Uint16Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i << 8;
-    for (let j = 0; j < 8; j++) c = c & 0x8000 ? ((c << 1) ^ 0x1021) & 0xffff : (c << 1) & 0xffff;
-    t[i] = c;
-  }
-  return t;
-})();
-
-function crc16(buf: Buffer): number {
-  let crc = 0;
-  for (const b of buf) crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >> 8) ^ b) & 0xff]!;
-  return crc;
-}
 
 /**
  * The hash tag of a key (the part Redis hashes), or null when the key has none: the bytes
@@ -48,10 +33,13 @@ export function hashTagOf(key: string): string | null {
   return key.slice(open + 1, close);
 }
 
-/** The slot (0..16383) of a key, as `CLUSTER KEYSLOT` computes it. */
+/**
+ * The slot (0..16383) of a key, as `CLUSTER KEYSLOT` computes it (CRC16 of the hash tag or
+ * the key, mod 16384): `cluster-key-slot`, the function ioredis's Cluster client routes with,
+ * so our check and the client's routing cannot disagree.
+ */
 export function keySlot(key: string): number {
-  const tag = hashTagOf(key);
-  return crc16(Buffer.from(tag ?? key, 'utf8')) % CLUSTER_SLOTS;
+  return calculateSlot(key);
 }
 
 /**
