@@ -38,6 +38,20 @@ function usageExitCode(args: string[]): number {
   return args.find((a) => words.has(a)) === 'health' ? 3 : 2;
 }
 
+/**
+ * yargs renders the whole help text of a command right before running it (command.js,
+ * handleValidationAndGetResult → usage.cacheHelpMessage), only so that a later showHelp
+ * could print it: ~40 ms of string-width work on every `qt health`, `qt up`, … This CLI
+ * never shows help after a command started (its .fail() prints one line of its own, and
+ * `--help` renders the help itself), so that cache is skipped. When yargs's internals are
+ * not as expected, nothing is changed.
+ */
+function skipHelpCache(parser: unknown): void {
+  const usage = (parser as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: unknown } } })
+    .getInternalMethods?.()?.getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
+}
+
 async function main(): Promise<number> {
   let usageError: string | undefined;
   const args = joinNegativeValues(hideBin(process.argv));
@@ -63,6 +77,7 @@ async function main(): Promise<number> {
       throw new QtError(msg, usageCode);
     });
   for (const c of COMMANDS) parser.command(toModule(c));
+  skipHelpCache(parser);
   try {
     await parser.parseAsync();
     return outcome.exitCode;

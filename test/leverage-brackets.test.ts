@@ -3,6 +3,7 @@
  * the pure rules (bracket 1 = max leverage; the cap at a leverage), and the Binance adapter
  * reading them live from GET /fapi/v1/leverageBracket (through real ccxt, test server).
  */
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
 import { createBinanceExchange } from '../src/engine/exchange/binance/adapter.js';
@@ -32,6 +33,32 @@ describe('leverage brackets', () => {
       }
     }
     expect(snap.get('BTCUSDT')![0]).toMatchObject({ initialLeverage: 125, notionalCap: 50000, maintMarginRatio: 0.004 });
+  });
+
+  it('each snapshot entry names its source and its date; recorded tables are internally consistent', () => {
+    // Binance's cum (maintenance amount) is Σ floor × (mmr − previous mmr) over the tiers
+    // (USDⓈ-M "Leverage and Margin" tiers): a figure copied wrong breaks the sum.
+    const raw = JSON.parse(readFileSync(new URL('../data/binance-usdm-leverageBracket.json', import.meta.url), 'utf8')) as
+      { symbol: string; qtSource: string; qtDate: string; brackets: { notionalFloor: number; maintMarginRatio: number; cum: number }[] }[];
+    const defaults: string[] = [];
+    for (const e of raw) {
+      expect(e.qtSource, e.symbol).toMatch(/\S/);
+      expect(e.qtDate, e.symbol).toMatch(/\S/);
+      if (e.qtSource.startsWith('DEFAULT')) {
+        defaults.push(e.symbol);
+        continue;
+      }
+      let cum = 0;
+      let prev = 0;
+      for (const b of e.brackets) {
+        cum += b.notionalFloor * (b.maintMarginRatio - prev);
+        prev = b.maintMarginRatio;
+        expect(Math.abs(cum - b.cum), `${e.symbol} cum`).toBeLessThan(0.02);
+      }
+    }
+    // the symbols still on the self-made table (docs/markets.md lists them)
+    expect(defaults.sort()).toEqual(['NEARUSDT', 'SOLUSDT', 'SUIUSDT', 'XRPUSDT']);
+    expect(snapshotBrackets().get('ETHUSDT')![0]).toMatchObject({ initialLeverage: 150, notionalCap: 300000, maintMarginRatio: 0.004 });
   });
 
   it('the cap at a leverage is the largest notionalCap of the brackets allowing it', () => {

@@ -230,6 +230,15 @@ export function decode<S extends StreamName>(stream: S, fields: Fields): Decoded
   return { ok: false, error: formatZodError(r.error) };
 }
 
+/**
+ * Compiles `stream`'s validator now: zod/compile builds each schema's parser on its first
+ * parse (a few tens of ms for the larger ones), and a stage that warms its input's at start
+ * does not make its first entries wait for it. The throwaway parse's result is ignored.
+ */
+export function warmDecoder(stream: StreamName): void {
+  (SCHEMAS[stream] as unknown as z.ZodType).safeParse({});
+}
+
 export function formatZodError(err: z.ZodError): string {
   return err.issues
     .map((i) => `${i.path.length ? i.path.join('.') : '(message)'}: ${i.message}`)

@@ -25,8 +25,12 @@ export interface LeverageBracket {
   cum: number;
 }
 
-/** The shipped snapshot beside the exchangeInfo one (see docs/markets.md for its sources). */
-export const BRACKETS_SNAPSHOT_FILE = 'data/binance-usdm-leverageBracket.2025-10-30.json';
+/**
+ * The shipped snapshot beside the exchangeInfo one. Its figures come from more than one
+ * recording, so the date is per symbol (`qtSource`, `qtDate` in each entry; docs/markets.md),
+ * not in the file name.
+ */
+export const BRACKETS_SNAPSHOT_FILE = 'data/binance-usdm-leverageBracket.json';
 
 /**
  * The conservative default table for a symbol without recorded brackets: bracket 1 at the

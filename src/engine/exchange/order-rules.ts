@@ -87,10 +87,11 @@ export function checkLeverage(rules: MarketRules, leverage: number): void {
 export function checkQuantityPrecision(rules: MarketRules, qty: number): void {
   if (!Number.isFinite(qty) || qty <= 0) throw refuse(BINANCE.qtyZero, `Quantity less than or equal to zero: qty ${String(qty)}`);
   const text = numberText(qty);
-  if (decimalPlaces(text) > rules.quantityPrecision) {
-    throw refuse(BINANCE.precision, `Precision is over the maximum defined for this asset: qty ${text} has ${decimalPlaces(text)} decimals > quantityPrecision ${rules.quantityPrecision}`);
+  const places = decimalPlaces(qty);
+  if (places > rules.quantityPrecision) {
+    throw refuse(BINANCE.precision, `Precision is over the maximum defined for this asset: qty ${text} has ${places} decimals > quantityPrecision ${rules.quantityPrecision}`);
   }
-  if (compareDecimal(text, rules.marketMinQty) >= 0 && !isExactMultiple(text, rules.marketStepSize, rules.marketMinQty)) {
+  if (compareDecimal(qty, rules.marketMinQty) >= 0 && !isExactMultiple(text, rules.marketStepSize, rules.marketMinQty)) {
     throw refuse(BINANCE.step, `Quantity not increased by step size: qty ${text} is not minQty ${numberText(rules.marketMinQty)} + a multiple of step ${numberText(rules.marketStepSize)}`);
   }
 }
@@ -103,12 +104,17 @@ export function checkQuantityPrecision(rules: MarketRules, qty: number): void {
 export function checkQuantity(rules: MarketRules, qty: number | string): void {
   const q = typeof qty === 'number' ? qty : Number(qty);
   checkQuantityPrecision(rules, q);
-  const text = numberText(q);
+  checkQuantityBounds(rules, q);
+}
+
+/** checkQuantity's bounds alone (-1013 / -4005), for a quantity whose text already passed checkQuantityPrecision. */
+function checkQuantityBounds(rules: MarketRules, q: number): void {
   const step = rules.marketStepSize;
-  if (compareDecimal(text, rules.marketMinQty) < 0) {
+  // q and the bounds are numbers: compared exactly as their decimal texts (compareDecimal)
+  if (compareDecimal(q, rules.marketMinQty) < 0) {
     throw refuse(BINANCE.lotSize, `Filter failure: MARKET_LOT_SIZE: qty ${formatToStep(q, step)} < minQty ${formatToStep(rules.marketMinQty, step)}`);
   }
-  if (compareDecimal(text, rules.marketMaxQty) > 0) {
+  if (compareDecimal(q, rules.marketMaxQty) > 0) {
     throw refuse(BINANCE.maxQty, `Quantity greater than max quantity: qty ${formatToStep(q, step)} > maxQty ${formatToStep(rules.marketMaxQty, step)}`);
   }
 }
@@ -143,10 +149,10 @@ export function checkMarketOrder(o: MarketOrderCheck): void {
   // What a client decides before sending (the quantity's text, as the Binance adapter does),
   // then the leverage in effect: a client sets it before the order (POST /fapi/v1/leverage)
   // and stops there when it is refused.
-  checkQuantityPrecision(rules, Number(o.qty));
-  if (!o.reduceOnly) checkLeverage(rules, o.leverage);
-  checkQuantity(rules, o.qty);
   const qty = Number(o.qty);
+  checkQuantityPrecision(rules, qty);
+  if (!o.reduceOnly) checkLeverage(rules, o.leverage);
+  checkQuantityBounds(rules, qty);
   const dir = o.side === 'BUY' ? 'LONG' : 'SHORT';
   const opposite = pos !== null && pos.side !== dir;
   if (o.reduceOnly && !opposite) {

@@ -77,6 +77,18 @@ export interface Decimal {
  * decimal string such as Binance's `"0.00100000"`). Throws TypeError on anything else.
  */
 export function toDecimal(x: number | string): Decimal {
+  const hit = decimalCache.get(x);
+  if (hit) return hit;
+  const d = parseDecimal(x);
+  // Pure and small: the rules' own figures and the usual quantities repeat order after order.
+  if (decimalCache.size >= 10000) decimalCache.clear();
+  decimalCache.set(x, d);
+  return d;
+}
+
+const decimalCache = new Map<number | string, Decimal>();
+
+function parseDecimal(x: number | string): Decimal {
   let s = typeof x === 'number' ? numberText(x) : x.trim();
   if (!/^[+-]?\d+(\.\d*)?$/.test(s) && !/^[+-]?\.\d+$/.test(s)) throw new TypeError(`not a decimal number: ${JSON.stringify(x)}`);
   const neg = s.startsWith('-');
@@ -107,16 +119,36 @@ export function numberText(x: number): string {
 
 /** Number of decimal places of `x`'s exact text (0.0015 → 4; 0.30000000000000004 → 17). */
 export function decimalPlaces(x: number | string): number {
+  if (typeof x === 'number') {
+    // numberText is the shortest round-trip text: no trailing zeros to strip.
+    const t = numberText(x);
+    const dot = t.indexOf('.');
+    return dot < 0 ? 0 : t.length - dot - 1;
+  }
   return toDecimal(x).scale;
+}
+
+const POW10: bigint[] = [];
+/** 10^n as a bigint (n ≥ 0), cached. */
+function pow10(n: number): bigint {
+  let p = POW10[n];
+  if (p === undefined) {
+    p = 10n ** BigInt(n);
+    if (n < 64) POW10[n] = p;
+  }
+  return p;
 }
 
 function align(a: Decimal, b: Decimal): [bigint, bigint] {
   const s = Math.max(a.scale, b.scale);
-  return [a.units * 10n ** BigInt(s - a.scale), b.units * 10n ** BigInt(s - b.scale)];
+  return [a.units * pow10(s - a.scale), b.units * pow10(s - b.scale)];
 }
 
 /** Exact comparison: -1, 0, 1. */
 export function compareDecimal(a: number | string, b: number | string): number {
+  // Two numbers: their exact texts (numberText, the shortest round-trip) order exactly as the
+  // doubles do, since each text reads back as that very double and decimal → double is monotonic.
+  if (typeof a === 'number' && typeof b === 'number' && Number.isFinite(a) && Number.isFinite(b)) return a < b ? -1 : a > b ? 1 : 0;
   const [x, y] = align(toDecimal(a), toDecimal(b));
   return x < y ? -1 : x > y ? 1 : 0;
 }
@@ -128,7 +160,7 @@ export function isExactMultiple(x: number | string, step: number | string, base:
   const xb = toDecimal(x);
   const bb = toDecimal(base);
   const s = Math.max(xb.scale, bb.scale, st.scale);
-  const k = (d: Decimal) => d.units * 10n ** BigInt(s - d.scale);
+  const k = (d: Decimal) => d.units * pow10(s - d.scale);
   return (k(xb) - k(bb)) % k(st) === 0n;
 }
 

@@ -9,7 +9,7 @@
  */
 import type { Redis, ChainableCommander } from 'ioredis';
 import type { ServiceStatus } from '../../contract/codes.js';
-import { decode, fieldsFromArray, type Fields } from '../../contract/messages.js';
+import { decode, fieldsFromArray, warmDecoder, type Fields } from '../../contract/messages.js';
 import type { Names } from '../../contract/names.js';
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -243,6 +243,8 @@ export class StageRunner {
 
   private async startStage(): Promise<void> {
     await this.stage.start?.(this.ctx);
+    // Its input's validator is compiled before the stage reports running, not on its first entry.
+    if (isConsumer(this.stage)) warmDecoder(this.stage.input);
     this.stageStarted = true;
     if (this.hb.status === 'starting' || this.hb.status === 'standby') {
       this.hb.status = 'running';

@@ -263,7 +263,11 @@ class BinanceExchange implements Exchange {
       throw new ExchangeError(`binance setLeverage ${symbol}: Leverage ${leverage} is not valid (1..${max}, bracket 1's initialLeverage)`, 'leverage_exceeds_max', BINANCE.leverage);
     }
     try {
-      await this.ex.setLeverage(leverage, unified);
+      // POST /fapi/v1/leverage itself, not ccxt's setLeverage: ccxt refuses anything above
+      // 125 before sending (binance.js setLeverage: "leverage should be between 1 and 125"),
+      // while Binance's bracket 1 allows 150x on BTCUSDT/ETHUSDT (GET /fapi/v1/leverageBracket,
+      // data/binance-usdm-leverageBracket.json). The bound is bracket 1's, checked above.
+      await (this.ex as unknown as { fapiPrivatePostLeverage(p: object): Promise<unknown> }).fapiPrivatePostLeverage({ symbol: this.ex.market(unified).id, leverage });
     } catch (e) {
       throw this.failed(e, { op: 'setLeverage', symbol });
     }
