@@ -62,7 +62,7 @@ async function main(): Promise<number> {
     .epilog('Redis: one server or a Redis Cluster. On a cluster the diagnostics, console and cleanup read every primary; the engine needs a prefix with a hash tag (QT_PREFIX={quantum}) so the whole pipeline shares one slot, on one primary (docs/redis-cluster.md).')
     .option('env-file', { type: 'string', describe: 'read KEY=value settings from this file (like /etc/quantum/*.env)', global: true })
     .option('redis-url', { type: 'string', describe: 'Redis URL (overrides REDIS_URL)', global: true })
-    .option('prefix', { type: 'string', describe: 'key prefix (overrides QT_PREFIX); on a Redis Cluster one with a hash tag, e.g. {quantum}', global: true })
+    .option('prefix', { type: 'string', describe: 'key prefix (overrides QT_PREFIX); on a Redis Cluster one with a hash tag, e.g. {quantum}; health and diagnose take a comma list of several', global: true })
     .option('log-format', { choices: ['pretty', 'json'] as const, describe: 'log format', global: true })
     .strict()
     .demandCommand(1, 'name a command (qt --help lists them)')

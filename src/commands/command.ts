@@ -51,6 +51,24 @@ export async function configFrom(argv: GlobalArgs, extra: Record<string, string>
   return config;
 }
 
+/**
+ * The configurations of a read-only tool that may look at several pipelines:
+ * `--prefix '{quantum-a},{quantum-b}'` (or QT_PREFIX with commas in the environment) gives
+ * one configuration per prefix, each validated as a single one would be; a single prefix gives
+ * one. Throws UsageError naming --prefix / QT_PREFIX for an empty element.
+ */
+export async function configsFrom(argv: GlobalArgs) {
+  const raw = argv.prefix ?? process.env.QT_PREFIX;
+  if (raw === undefined || !raw.includes(',')) return [await configFrom(argv)];
+  const { splitPrefixes } = await import('../diagnose/multi-prefix.js');
+  const { prefixes, empty } = splitPrefixes(raw);
+  const flag = argv.prefix !== undefined ? '--prefix' : 'QT_PREFIX';
+  if (empty || prefixes.length === 0) throw new UsageError(`${flag}: an empty prefix in the list ${JSON.stringify(raw)} (expected e.g. '{quantum-a},{quantum-b}')`);
+  const out = [];
+  for (const prefix of prefixes) out.push(await configFrom({ ...argv, prefix }));
+  return out;
+}
+
 /** Warns (stderr, once per command) about QT_* variables qt does not read, naming the nearest known one. */
 async function warnUnknownVariables(envFile: string | undefined): Promise<void> {
   const given: Record<string, string> = {};

@@ -1,5 +1,5 @@
 import type { QtCommand } from './command.js';
-import { configFrom, parseDuration } from './command.js';
+import { configsFrom, parseDuration } from './command.js';
 import { UsageError } from '../errors.js';
 
 const WHAT = ['pipeline', 'streams', 'services', 'positions', 'rejections'] as const;
@@ -40,45 +40,69 @@ export const diagnose: QtCommand<Args> = {
     const { resolveThresholds } = await import('../diagnose/thresholds.js');
     const { thresholds, problems } = resolveThresholds();
     if (problems.length) throw new UsageError('invalid diagnostics thresholds', problems);
-    const cfg = await configFrom(argv);
-    const { reportOf } = await import('../diagnose/session.js');
-    const { exitCodeForStatus } = await import('../contract/codes.js');
-    const { verdictOf } = await import('../diagnose/report.js');
-    const r = sampleMs === null ? await reportOf(cfg, windowMs, thresholds) : await (await import('../diagnose/trend-report.js')).sampledReportOf(cfg, windowMs, thresholds, sampleMs);
-    const inView = argv.what === 'pipeline' ? r.findings : r.findings.filter((f) => CODES[argv.what as Exclude<What, 'pipeline'>].includes(f.code));
-    // rejections --stage S: only the findings about S (its subject names it, or its evidence)
-    const aboutStage = (f: (typeof r.findings)[number]) =>
-      f.subject.split(/\s+|→/).includes(argv.stage!) || (f.evidence as { stage?: unknown }).stage === argv.stage;
-    const findings = argv.what === 'rejections' && argv.stage ? inView.filter(aboutStage) : inView;
-    const status = verdictOf(findings.map((f) => f.severity), r);
-    const rejections = () => {
-      const latest = r.rejections.latest.filter((x) => (!argv.stage || x.stage === argv.stage) && (!argv.reason || x.reason === argv.reason));
-      const stages = r.stages.filter((s) => !argv.stage || s.stage === argv.stage)
-        .map((s) => ({ stage: s.stage, in: s.in, rejected: s.rejected, top_reasons: s.top_reasons.filter((x) => !argv.reason || x.reason === argv.reason) }));
-      return { total_in_window: r.rejections.total_in_window, stages, latest };
+    const cfgs = await configsFrom(argv);
+    const one = async (cfg: (typeof cfgs)[number]): Promise<{ body: unknown; text: string; code: number }> => {
+      const { reportOf } = await import('../diagnose/session.js');
+      const { exitCodeForStatus } = await import('../contract/codes.js');
+      const { verdictOf } = await import('../diagnose/report.js');
+      const r = sampleMs === null ? await reportOf(cfg, windowMs, thresholds) : await (await import('../diagnose/trend-report.js')).sampledReportOf(cfg, windowMs, thresholds, sampleMs);
+      const inView = argv.what === 'pipeline' ? r.findings : r.findings.filter((f) => CODES[argv.what as Exclude<What, 'pipeline'>].includes(f.code));
+      // rejections --stage S: only the findings about S (its subject names it, or its evidence)
+      const aboutStage = (f: (typeof r.findings)[number]) =>
+        f.subject.split(/\s+|→/).includes(argv.stage!) || (f.evidence as { stage?: unknown }).stage === argv.stage;
+      const findings = argv.what === 'rejections' && argv.stage ? inView.filter(aboutStage) : inView;
+      const status = verdictOf(findings.map((f) => f.severity), r);
+      const rejections = () => {
+        const latest = r.rejections.latest.filter((x) => (!argv.stage || x.stage === argv.stage) && (!argv.reason || x.reason === argv.reason));
+        const stages = r.stages.filter((s) => !argv.stage || s.stage === argv.stage)
+          .map((s) => ({ stage: s.stage, in: s.in, rejected: s.rejected, top_reasons: s.top_reasons.filter((x) => !argv.reason || x.reason === argv.reason) }));
+        return { total_in_window: r.rejections.total_in_window, stages, latest };
+      };
+      if (argv.json) {
+        const base = { generated_at: r.generated_at, window_s: r.window_s, prefix: r.prefix, status, ...(r.blind_spots?.length ? { blind_spots: r.blind_spots } : {}) };
+        const body =
+          argv.what === 'pipeline' ? r
+            : argv.what === 'streams' ? { ...base, streams: r.streams, ...(r.trends ? { sample: r.sample, trends: r.trends } : {}), findings }
+              : argv.what === 'services' ? { ...base, registry_known: r.registry_known, services: r.services, findings }
+                : argv.what === 'positions' ? { ...base, positions: r.positions, findings }
+                  : { ...base, ...rejections(), findings };
+        return { body, text: JSON.stringify(body, null, 2), code: exitCodeForStatus(status) };
+      }
+      const { Renderer } = await import('../diagnose/render.js');
+      const v = new Renderer();
+      const parts: string[] =
+        argv.what === 'pipeline' ? [v.pipeline(r)]
+          : argv.what === 'streams' ? [v.header(r), v.streams(r), ...(r.trends ? ['', (await import('../diagnose/trend-render.js')).renderTrends(r, v)] : [])]
+            : argv.what === 'services' ? [v.header(r), v.services(r)]
+              : argv.what === 'positions' ? [v.header(r), v.positions(r), v.ghosts(r)]
+                : [v.header(r), v.stages({ ...r, stages: r.stages.filter((s) => !argv.stage || s.stage === argv.stage) }), v.rejections(r, argv.stage, argv.reason)];
+      if (argv.what !== 'pipeline') parts.push('', v.findings(findings));
+      return { body: null, text: parts.join('\n'), code: exitCodeForStatus(status) };
     };
-    if (argv.json) {
-      const base = { generated_at: r.generated_at, window_s: r.window_s, prefix: r.prefix, status, ...(r.blind_spots?.length ? { blind_spots: r.blind_spots } : {}) };
-      const body =
-        argv.what === 'pipeline' ? r
-          : argv.what === 'streams' ? { ...base, streams: r.streams, ...(r.trends ? { sample: r.sample, trends: r.trends } : {}), findings }
-            : argv.what === 'services' ? { ...base, registry_known: r.registry_known, services: r.services, findings }
-              : argv.what === 'positions' ? { ...base, positions: r.positions, findings }
-                : { ...base, ...rejections(), findings };
-      process.stdout.write(JSON.stringify(body, null, 2) + '\n');
-      return exitCodeForStatus(status);
+    if (cfgs.length === 1) {
+      const o = await one(cfgs[0]!);
+      process.stdout.write(o.text + '\n');
+      return o.code;
     }
-    const { Renderer } = await import('../diagnose/render.js');
-    const v = new Renderer();
-    const parts: string[] =
-      argv.what === 'pipeline' ? [v.pipeline(r)]
-        : argv.what === 'streams' ? [v.header(r), v.streams(r), ...(r.trends ? ['', (await import('../diagnose/trend-render.js')).renderTrends(r, v)] : [])]
-          : argv.what === 'services' ? [v.header(r), v.services(r)]
-            : argv.what === 'positions' ? [v.header(r), v.positions(r), v.ghosts(r)]
-              : [v.header(r), v.stages({ ...r, stages: r.stages.filter((s) => !argv.stage || s.stage === argv.stage) }), v.rejections(r, argv.stage, argv.reason)];
-    if (argv.what !== 'pipeline') parts.push('', v.findings(findings));
-    process.stdout.write(parts.join('\n') + '\n');
-    return exitCodeForStatus(status);
+    // several pipelines (a sharded deployment, docs/scaling.md): each read in turn, one verdict
+    const { combinedExitCode, statusOfExitCode } = await import('../diagnose/multi-prefix.js');
+    const { QtError } = await import('../errors.js');
+    const outs: { prefix: string; body: unknown; text: string; code: number }[] = [];
+    for (const c of cfgs) {
+      try {
+        outs.push({ prefix: c.prefix, ...(await one(c)) });
+      } catch (e) {
+        if (!(e instanceof QtError && e.exitCode === 3)) throw e;
+        outs.push({ prefix: c.prefix, body: { prefix: c.prefix, status: 'unknown', exit_code: 3, unknowns: [e.message] }, text: `qt diagnose: UNKNOWN (${c.prefix}): ${e.message}`, code: 3 });
+      }
+    }
+    const code = combinedExitCode(outs.map((o) => o.code));
+    if (argv.json) {
+      process.stdout.write(JSON.stringify({ generated_at: Date.now(), status: statusOfExitCode(code), exit_code: code, prefixes: outs.map((o) => o.body) }, null, 2) + '\n');
+    } else {
+      process.stdout.write(outs.map((o) => `== prefix ${o.prefix} ==\n${o.text}`).join('\n\n') + `\n\nqt diagnose: ${statusOfExitCode(code).toUpperCase()} over ${outs.length} prefixes\n`);
+    }
+    return code;
   },
 };
 

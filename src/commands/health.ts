@@ -1,5 +1,5 @@
 import type { QtCommand } from './command.js';
-import { configFrom, parseDuration } from './command.js';
+import { configsFrom, parseDuration } from './command.js';
 import { QtError, UsageError } from '../errors.js';
 
 interface Args {
@@ -40,7 +40,26 @@ export const health: QtCommand<Args> = {
       pendingIdleMs: argv['pending-idle'], consumerIdleMs: argv['consumer-idle'], rejectWarn: argv['reject-warn'], rejectCrit: argv['reject-crit'],
     });
     if (problems.length) throw new UsageError('invalid health thresholds', problems);
-    const cfg = await configFrom(argv);
+    const cfgs = await configsFrom(argv);
+    if (cfgs.length > 1) {
+      // several pipelines (a sharded deployment, docs/scaling.md): each read in turn, one verdict
+      const { reportOf } = await import('../diagnose/session.js');
+      const { multiHealth } = await import('../diagnose/multi-prefix.js');
+      const outcomes = [];
+      for (const c of cfgs) {
+        try {
+          outcomes.push({ prefix: c.prefix, report: await reportOf(c, windowMs, thresholds, true) });
+        } catch (e) {
+          if (!(e instanceof QtError && e.exitCode === 3)) throw e;
+          outcomes.push({ prefix: c.prefix, error: e.message });
+        }
+      }
+      const { text, code } = await multiHealth(outcomes, argv.format, thresholds);
+      if (argv.quiet && code === 0) return 0;
+      process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+      return code;
+    }
+    const cfg = cfgs[0]!;
     const f = await import('../diagnose/health-format.js');
     const { reportOf } = await import('../diagnose/session.js');
     const { exitCodeForStatus } = await import('../contract/codes.js');

@@ -7,7 +7,8 @@ import { exitCodeForStatus } from '../contract/codes.js';
 import type { Report } from './read-model.js';
 import type { Thresholds } from './thresholds.js';
 
-const WORD = { ok: 'OK', info: 'OK', warn: 'WARNING', crit: 'CRITICAL', unknown: 'UNKNOWN' } as const;
+/** The Nagios status word of a report status. */
+export const WORD = { ok: 'OK', info: 'OK', warn: 'WARNING', crit: 'CRITICAL', unknown: 'UNKNOWN' } as const;
 
 function problems(r: Report) {
   return r.findings.filter((f) => f.severity !== 'info');
