@@ -40,14 +40,12 @@ describe('leverage brackets', () => {
     // (USDⓈ-M "Leverage and Margin" tiers): a figure copied wrong breaks the sum.
     const raw = JSON.parse(readFileSync(new URL('../data/binance-usdm-leverageBracket.json', import.meta.url), 'utf8')) as
       { symbol: string; qtSource: string; qtDate: string; brackets: { notionalFloor: number; maintMarginRatio: number; cum: number }[] }[];
-    const defaults: string[] = [];
     for (const e of raw) {
       expect(e.qtSource, e.symbol).toMatch(/\S/);
       expect(e.qtDate, e.symbol).toMatch(/\S/);
-      if (e.qtSource.startsWith('DEFAULT')) {
-        defaults.push(e.symbol);
-        continue;
-      }
+      // every table is a recording of Binance's endpoint (no self-made default table is shipped)
+      expect(e.qtSource, e.symbol).not.toMatch(/^DEFAULT/);
+      expect(e.qtSource, e.symbol).toMatch(/GET \/fapi\/v1\/leverageBracket/);
       let cum = 0;
       let prev = 0;
       for (const b of e.brackets) {
@@ -56,8 +54,19 @@ describe('leverage brackets', () => {
         expect(Math.abs(cum - b.cum), `${e.symbol} cum`).toBeLessThan(0.02);
       }
     }
-    // the symbols still on the self-made table (docs/markets.md lists them)
-    expect(defaults.sort()).toEqual(['NEARUSDT', 'SOLUSDT', 'SUIUSDT', 'XRPUSDT']);
+    // every shipped symbol has its recorded table
+    expect(raw.map((e) => e.symbol).sort()).toEqual([...loadMarkets().keys()].sort());
+    // the four last transcribed from the freqtrade copy (bracket 1 and the last bracket, as recorded)
+    const first = (s: string) => snapshotBrackets().get(s)![0];
+    const last = (s: string) => snapshotBrackets().get(s)!.at(-1)!;
+    expect(first('SOLUSDT')).toMatchObject({ initialLeverage: 100, notionalCap: 50000, maintMarginRatio: 0.005 });
+    expect(last('SOLUSDT')).toMatchObject({ bracket: 10, initialLeverage: 1, notionalCap: 400000000, cum: 66731475 });
+    expect(first('XRPUSDT')).toMatchObject({ initialLeverage: 100, notionalCap: 40000, maintMarginRatio: 0.005 });
+    expect(last('XRPUSDT')).toMatchObject({ bracket: 11, initialLeverage: 1, notionalCap: 100000000, cum: 16683735 });
+    expect(first('NEARUSDT')).toMatchObject({ initialLeverage: 75, notionalCap: 20000, maintMarginRatio: 0.01 });
+    expect(last('NEARUSDT')).toMatchObject({ bracket: 9, initialLeverage: 1, notionalCap: 35000000, cum: 11681100 });
+    expect(first('SUIUSDT')).toMatchObject({ initialLeverage: 75, notionalCap: 20000, maintMarginRatio: 0.01 });
+    expect(last('SUIUSDT')).toMatchObject({ bracket: 9, initialLeverage: 1, notionalCap: 100000000, cum: 16681100 });
     expect(snapshotBrackets().get('ETHUSDT')![0]).toMatchObject({ initialLeverage: 150, notionalCap: 300000, maintMarginRatio: 0.004 });
   });
 
