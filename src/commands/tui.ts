@@ -6,7 +6,7 @@
 import type { Config } from '../config/config.js';
 import { UsageError } from '../errors.js';
 import type { QtCommand } from './command.js';
-import { configFrom, parseDuration } from './command.js';
+import { configsFrom, parseDuration } from './command.js';
 
 export interface ConsoleOptions {
   /** refresh period (one collector call each) */
@@ -23,8 +23,13 @@ export interface ConsoleOptions {
   quitStopsEngine?: boolean;
 }
 
-/** Runs the console until the operator quits; returns the exit code (0). */
-export async function runConsole(config: Config, opts: ConsoleOptions): Promise<number> {
+/**
+ * Runs the console until the operator quits; returns the exit code (0). Several
+ * configurations (one per prefix, `qt tui --prefix '{a},{b}'`): one data source each, `p` / `P`
+ * switch between them.
+ */
+export async function runConsole(config: Config | Config[], opts: ConsoleOptions): Promise<number> {
+  const configs = Array.isArray(config) ? config : [config];
   // Ink renders only the last frame when it thinks it runs in CI (CI=true in the
   // environment). A console on a real terminal is interactive wherever it runs.
   if (process.stdout.isTTY) {
@@ -32,11 +37,11 @@ export async function runConsole(config: Config, opts: ConsoleOptions): Promise<
     delete process.env.CONTINUOUS_INTEGRATION;
   }
   const [{ RedisSource }, { mountConsole }] = await Promise.all([import('../tui/redis-source.js'), import('../tui/run.js')]);
-  const source = new RedisSource(config, { windowMs: opts.windowMs ?? 15 * 60_000, backupDir: opts.backupDir });
+  const pipelines = configs.map((c) => ({ prefix: c.prefix, source: new RedisSource(c, { windowMs: opts.windowMs ?? 15 * 60_000, backupDir: opts.backupDir }) }));
   try {
-    await mountConsole(source, { prefix: config.prefix, refreshMs: opts.refreshMs, stop: opts.stop, quitStopsEngine: opts.quitStopsEngine });
+    await mountConsole(pipelines, { prefix: configs[0]!.prefix, refreshMs: opts.refreshMs, stop: opts.stop, quitStopsEngine: opts.quitStopsEngine });
   } finally {
-    await source.close();
+    await Promise.all(pipelines.map((p) => p.source.close()));
     await opts.onQuit?.();
   }
   return 0;
@@ -63,9 +68,9 @@ export const tui: QtCommand<TuiArgs> = {
   async run(argv) {
     const refreshMs = duration(argv.refresh ?? '1s', '--refresh', 200);
     const windowMs = duration(argv.window ?? '15m', '--window', 60_000);
-    const config = await configFrom(argv);
+    const configs = await configsFrom(argv);
     const { assertDatabase } = await import('../redis/connect.js');
-    await assertDatabase({ url: config.redisUrl, tls: config.redisTls });
-    return runConsole(config, { refreshMs, windowMs });
+    await assertDatabase({ url: configs[0]!.redisUrl, tls: configs[0]!.redisTls });
+    return runConsole(configs, { refreshMs, windowMs });
   },
 };

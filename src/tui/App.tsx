@@ -25,10 +25,14 @@ export interface AppProps {
   onQuit?: () => void;
   /** true under `qt up --console`: quitting the console stops the engine (help and footer say so) */
   quitStopsEngine?: boolean;
+  /** `qt tui --prefix '{a},{b}'`: `p` / `P` show the next / previous pipeline (MultiPrefixApp) */
+  onCyclePrefix?: (step: 1 | -1) => void;
+  /** shown beside the prefix when there are several, e.g. `1/2` */
+  prefixPosition?: string;
 }
 
 
-export function App({ source, prefix, refreshMs, size: fixedSize, initialView = 'pipeline', onQuit, quitStopsEngine = false }: AppProps) {
+export function App({ source, prefix, refreshMs, size: fixedSize, initialView = 'pipeline', onQuit, quitStopsEngine = false, onCyclePrefix, prefixPosition }: AppProps) {
   const { exit } = useApp();
   const { isRawModeSupported } = useStdin();
   const { columns, rows, resizedAt } = useTerminalSize(fixedSize);
@@ -88,6 +92,7 @@ export function App({ source, prefix, refreshMs, size: fixedSize, initialView = 
     if (input === 'r') return snap.refresh();
     if (input === 'K') return actions.openKill();
     if (input === 'G') return actions.openGhosts();
+    if (onCyclePrefix && (input === 'p' || input === 'P')) return onCyclePrefix(input === 'p' ? 1 : -1);
   };
   // Ink re-subscribes a new handler in an effect, after the frame is drawn: a key typed
   // right after a redraw would reach the previous render's handler. Read the latest.
@@ -107,7 +112,7 @@ export function App({ source, prefix, refreshMs, size: fixedSize, initialView = 
 
   return (
     <Box flexDirection="column" width={columns}>
-      <Header report={snap.report} endpoint={source.endpoint} prefix={prefix} reconnecting={snap.reconnecting} error={snap.error} updatedAt={snap.updatedAt} now={Date.now()} view={view} width={columns} />
+      <Header report={snap.report} endpoint={source.endpoint} prefix={prefixPosition ? `${prefix} (${prefixPosition}, p/P next/prev)` : prefix} reconnecting={snap.reconnecting} error={snap.error} updatedAt={snap.updatedAt} now={Date.now()} view={view} width={columns} />
       <Box flexDirection="column" height={bodyH} width={columns} overflow="hidden">
         {body}
       </Box>

@@ -9,6 +9,7 @@ export const HELP: [string, string][] = [
   ['esc', 'back out (close details, clear the filter, close a dialog)'],
   ['/', 'filter the view: type, enter to apply, esc to clear'],
   ['r', 'refresh now'],
+  ['p / P', 'next / previous pipeline (qt tui --prefix with several prefixes)'],
   ['K', 'kill switch on/off (asks for confirmation)'],
   ['G', 'clean up ghost position keys (preview first, then confirm)'],
   ['?', 'this help'],

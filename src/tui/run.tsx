@@ -3,7 +3,7 @@
  * SIGTERM, or `stop`). Loaded lazily by `qt tui` so other commands never load Ink.
  */
 import { render } from 'ink';
-import { App } from './App.js';
+import { MultiPrefixApp } from './MultiPrefixApp.js';
 import type { DataSource } from './data-source.js';
 
 export interface MountOptions {
@@ -19,7 +19,12 @@ export interface MountOptions {
 
 const CLEAR_SCREEN = '\x1b[2J\x1b[3J\x1b[H';
 
-export async function mountConsole(source: DataSource, o: MountOptions): Promise<void> {
+/**
+ * `source`: one pipeline's data source, or several (`qt tui --prefix '{a},{b}'`), each with its
+ * prefix; with several, `p` / `P` switch between them.
+ */
+export async function mountConsole(source: DataSource | { prefix: string; source: DataSource }[], o: MountOptions): Promise<void> {
+  const pipelines = Array.isArray(source) ? source : [{ prefix: o.prefix, source }];
   const stdout = o.stdout ?? process.stdout;
   const stdin = o.stdin ?? process.stdin;
   // Clear before Ink redraws on a resize: a shrunk terminal otherwise keeps parts of the wider frame.
@@ -27,7 +32,7 @@ export async function mountConsole(source: DataSource, o: MountOptions): Promise
     if (stdout.isTTY) stdout.write(CLEAR_SCREEN);
   };
   stdout.prependListener('resize', onResize);
-  const instance = render(<App source={source} prefix={o.prefix} refreshMs={o.refreshMs} quitStopsEngine={o.quitStopsEngine} />, {
+  const instance = render(<MultiPrefixApp pipelines={pipelines} refreshMs={o.refreshMs} quitStopsEngine={o.quitStopsEngine} />, {
     stdout,
     stdin,
     exitOnCtrlC: false,
