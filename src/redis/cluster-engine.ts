@@ -18,6 +18,7 @@ import { redactUrl } from '../config/redact.js';
 import type { Names } from '../contract/names.js';
 import { clusterEnginePlan, isClusterEnabled, keySlot, nodeConnection, nodeUrl, prefixHashTag, primaryOfSlot, readSlotMap, type SlotRange } from './cluster.js';
 import { connectRedis, type ConnectOptions } from './connect.js';
+import { UsageError } from '../errors.js';
 
 export interface EnginePlacement {
   /** the configuration to run with: REDIS_URL pointed at the primary serving the pipeline's slot */
@@ -112,12 +113,27 @@ export function placementLine(p: EnginePlacement): string {
  * A command's connection for the pipeline's keys (kill switch, policy, close, trace): on one
  * server, that server; on a cluster with a hash-tagged prefix, the primary serving the
  * prefix's slot (so a MULTI over the pipeline's keys runs there). Throws UnavailableError as
- * connectRedis does.
+ * connectRedis does, and UsageError (one line) on a cluster with a prefix without a hash tag:
+ * those commands write several of the pipeline's keys in one transaction, which a cluster
+ * refuses across slots (CROSSSLOT; REDIS-STREAMS-FACTS.md, "Clusters").
  */
 export async function connectPipelineRedis(o: ConnectOptions & { names: Names }): Promise<Redis> {
   const r = await connectRedis(o);
   const tag = prefixHashTag(o.names.prefix);
-  if (tag === null || !(await isClusterEnabled(r))) return r;
+  if (tag === null) {
+    let cluster = false;
+    try {
+      cluster = await isClusterEnabled(r);
+    } catch (e) {
+      r.disconnect();
+      throw e;
+    }
+    if (!cluster) return r;
+    r.disconnect();
+    const what = (o.name ?? 'qt').replace(/^qt:/, 'qt ');
+    throw new UsageError(`${what}: QT_PREFIX=${o.names.prefix} has no hash tag and Redis at REDIS_URL is a cluster, so this pipeline's keys lie in several slots and cannot be written in one transaction; only the read-only tools (qt health, qt diagnose, qt tui, qt cleanup) work on such a prefix — see docs/redis-cluster.md`);
+  }
+  if (!(await isClusterEnabled(r))) return r;
   try {
     const owner = primaryOfSlot(await readSlotMap(r), keySlot(o.names.registry()));
     if (!owner || owner === nodeOfUrl(o.url)) return r;

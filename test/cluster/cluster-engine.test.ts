@@ -220,6 +220,15 @@ describe('qt up on a Redis Cluster', () => {
     expect(await client.get(names.killSwitch())).toContain('cluster drill');
   });
 
+  it('qt kill-switch on an untagged prefix of a cluster is one line saying why (its writes span slots), exit 2, nothing written', async () => {
+    const k = await qt(['kill-switch', 'on', '--reason', 'drill', '--redis-url', cl.url, '--prefix', 'qt-untagged-ks']);
+    expect(k.code).toBe(2);
+    expect(k.stderr.trim().split('\n')).toHaveLength(1);
+    expect(k.stderr).toContain('qt kill-switch: QT_PREFIX=qt-untagged-ks has no hash tag');
+    expect(k.stderr).not.toContain('EXECABORT');
+    expect(await client.get(new Names({ prefix: 'qt-untagged-ks' }).killSwitch())).toBeNull();
+  });
+
   it('refuses a prefix without a hash tag at start, with one line naming QT_PREFIX and what to set', async () => {
     const e = new EngineProc(['--stages', 'intent_bridge'], { REDIS_URL: cl.url, QT_PREFIX: 'qt-untagged' });
     const { code } = await e.exit;
