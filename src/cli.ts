@@ -8,6 +8,7 @@ import { hideBin } from 'yargs/helpers';
 import { outcome, toModule } from './commands/command.js';
 import { COMMANDS } from './commands/index.js';
 import { QtError } from './errors.js';
+import { guardStdio } from './stdio-guard.js';
 import { VERSION } from './version.js';
 
 /**
@@ -39,6 +40,7 @@ function usageExitCode(args: string[]): number {
 }
 
 async function main(): Promise<number> {
+  guardStdio();
   let usageError: string | undefined;
   const args = joinNegativeValues(hideBin(process.argv));
   const usageCode = usageExitCode(args);
