@@ -4,7 +4,7 @@
  * heavy modules (ccxt, Ink, the engine) are imported inside `run`.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { UsageError } from '../errors.js';
+import { configError, UsageError } from '../errors.js';
 
 export interface GlobalArgs {
   'env-file'?: string;
@@ -75,7 +75,7 @@ async function checkSymbols(config: import('../config/config.js').Config): Promi
   const { knownSymbols, unknownSymbolProblems } = await import('../config/symbols.js');
   const known = await knownSymbols(config.paper.marketsFile);
   const problems = known ? unknownSymbolProblems('QT_SYMBOLS', config.symbols, known) : [];
-  if (problems.length) throw new UsageError(`invalid configuration (${problems.length} problem${problems.length > 1 ? 's' : ''})`, problems);
+  if (problems.length) throw configError(problems);
 }
 
 /** Parses `30s`, `5m`, `3h`, `2d`, `1500ms` or plain milliseconds; a bad value is a UsageError naming the flag. */

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import * as C from './check.js';
 import { STREAMS, streamEnvVar, Names, type StreamName } from '../contract/names.js';
-import { UsageError } from '../errors.js';
+import { configError, UsageError } from '../errors.js';
 import { readEnvFile } from './env-file.js';
 import { redactUrl, registerSecret } from './redact.js';
 
@@ -245,7 +245,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (values.QT_MARKET === 'replay' && !String(values.QT_REPLAY_FILE ?? '').trim()) {
     problems.push('QT_REPLAY_FILE: required with QT_MARKET=replay (a candle file per symbol, e.g. data/XRPUSDT-perp-5m-2021-11.ohlcv.json)');
   }
-  if (problems.length) throw new UsageError(`invalid configuration (${problems.length} problem${problems.length > 1 ? 's' : ''})`, problems);
+  if (problems.length) throw configError(problems);
 
   const prefix = values.QT_PREFIX as string;
   return {
