@@ -36,6 +36,27 @@ describe.runIf(existsSync(bin))('qt binary', () => {
     expect(r.stderr).toBe(line + '\n');
   });
 
+  // Bad flag values: the value as typed (never NaN), under the flag the user typed.
+  it.each([
+    [['up', '--seed', 'x'], 2, /^qt: --seed: expected a whole number from 0 to 2147483647 \(got "x"\)$/],
+    [['up', '--speed', 'fast', '--replay-file', 'data/none.json'], 2, /^qt: --speed: expected a number .* \(got "fast"\)/],
+    [['up', '--metrics-port', '0x10'], 2, /^qt: --metrics-port: expected a port from 1 to 65535 \(got "0x10"\)$/],
+    [['trace', 'foo', '--scan', 'abc'], 2, /^qt: --scan: expected a whole number from 1 to 1000000 \(got "abc"\)$/],
+    [['close', 'BTCUSDT', '--pct', 'half'], 2, /^qt: --pct: expected one of 25, 50, 75, 100 \(got "half"\)$/],
+    [['health', '--redis-url', 'redis://127.0.0.1:99999'], 3, /^qt: --redis-url: expected redis:\/\//],
+  ])('a bad value of qt %j names the flag and quotes the value (exit %i)', (args, code, line) => {
+    const r = qt(args);
+    expect(r.status).toBe(code);
+    expect(r.stderr.split('\n')[0]).toMatch(line);
+    expect(r.stderr).not.toMatch(/NaN/);
+  });
+
+  it('a bad value from the environment names the variable', () => {
+    const r = qt(['up'], { QT_REPLAY_SPEED: 'fast', QT_MARKET: 'replay', QT_REPLAY_FILE: 'data/none.json' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^qt: QT_REPLAY_SPEED: expected a number .* \(got "fast"\)/);
+  });
+
   it('one configuration problem is one line naming the variable; several name the first on the first line', () => {
     const one = qt(['config', 'show'], { QT_MAX_LEVERAGE: '500' });
     expect(one.status).toBe(2);

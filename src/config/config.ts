@@ -153,6 +153,11 @@ export interface LoadOptions {
   envFile?: string;
   /** Overrides from CLI flags (applied last). */
   overrides?: Partial<Record<VarName, string>>;
+  /**
+   * The flag each override came from (`QT_REPLAY_SPEED` → `--speed`): a problem with an
+   * override names the flag the user typed, not the variable.
+   */
+  overrideFlags?: Partial<Record<VarName, string>>;
 }
 
 export function loadConfig(opts: LoadOptions = {}): Config {
@@ -197,7 +202,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     else {
       const shown = SECRET_VARS.includes(name) || name === 'REDIS_URL' ? redactUrl(String(given)) : JSON.stringify(given);
       const at = sources[name] === 'file' && fileLines[name] ? `${opts.envFile}:${fileLines[name]}: ` : '';
-      problems.push(`${at}${name}: ${r.message} (got ${SECRET_VARS.includes(name) ? '***' : shown})`);
+      const flag = opts.overrides?.[name] !== undefined ? opts.overrideFlags?.[name] : undefined;
+      problems.push(`${at}${flag ?? name}: ${r.message} (got ${SECRET_VARS.includes(name) ? '***' : shown})`);
     }
   }
 
