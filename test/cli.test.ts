@@ -1,6 +1,8 @@
 /** End-to-end checks of the built `qt` binary: help, usage errors, unreachable Redis. */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort } from './helpers/redis-server.js';
 import { closeAll, testNames, testRedis, testRedisUrl } from './helpers/redis.js';
@@ -55,6 +57,45 @@ describe.runIf(existsSync(bin))('qt binary', () => {
     const r = qt(['up'], { QT_REPLAY_SPEED: 'fast', QT_MARKET: 'replay', QT_REPLAY_FILE: 'data/none.json' });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^qt: QT_REPLAY_SPEED: expected a number .* \(got "fast"\)/);
+  });
+
+  // config show runs every check qt up runs before it connects (src/config/preconnect.ts).
+  it.each([
+    [{ QT_SYMBOLS: 'BTCUSDT,FOOUSDT' }, /^qt: QT_SYMBOLS: FOOUSDT is not a symbol of the market snapshot/],
+    [{ QT_EXCHANGE: 'binance', QT_BINANCE_MODE: 'live' }, /^qt: QT_LIVE_CONFIRM: live trading needs/],
+    [{ QT_MARKET: 'replay', QT_REPLAY_FILE: 'data/REAL-DATA.md' }, /^qt: replay file data\/REAL-DATA.md: cannot tell the symbol .*--replay-symbol/],
+    [{ QT_MARKET: 'replay', QT_REPLAY_FILE: 'data/REAL-DATA.md', QT_REPLAY_SYMBOL: 'FOOUSDT' }, /^qt: QT_REPLAY_SYMBOL: FOOUSDT is not a symbol/],
+  ])('config show and up refuse the same configuration %j before connecting (exit 2)', (env, line) => {
+    const env2 = { ...env, REDIS_URL: 'redis://127.0.0.1:1' };
+    const show = qt(['config', 'show'], env2);
+    const up = qt(['up', '--for', '1s'], env2);
+    expect(show.status).toBe(2);
+    expect(show.stderr.split('\n')[0]).toMatch(line);
+    expect(up.status).toBe(2);
+    expect(up.stderr).toBe(show.stderr);
+  });
+
+  it('lower-case symbols are used upper-cased (Binance symbols are upper case)', () => {
+    const r = qt(['config', 'show', '--json'], { QT_SYMBOLS: 'btcusdt,ethusdt', REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/"QT_SYMBOLS": "BTCUSDT,ETHUSDT"/);
+  });
+
+  it('--replay-symbol names the symbol of a file whose name does not say it; one per file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qt-rs-'));
+    const f = join(dir, 'candles.json');
+    copyFileSync('data/XRPUSDT-perp-5m-2021-11.ohlcv.json', f);
+    const env = { REDIS_URL: 'redis://127.0.0.1:1' };
+    expect(qt(['up', '--replay-file', f, '--for', '1s'], env).stderr).toMatch(/give --replay-symbol/);
+    const two = qt(['up', '--replay-file', `${f},${f}`, '--replay-symbol', 'XRPUSDT', '--for', '1s'], env);
+    expect(two.status).toBe(2);
+    expect(two.stderr).toBe('qt: --replay-symbol: 1 symbol for 2 replay files (one symbol per file, in the order of --replay-file)\n');
+    const unknown = qt(['up', '--replay-file', f, '--replay-symbol', 'FOOUSDT', '--for', '1s'], env);
+    expect(unknown.stderr).toMatch(/^qt: --replay-symbol: FOOUSDT is not a symbol of/);
+    // Accepted: it gets as far as connecting (Redis on port 1 does not answer: exit 3).
+    const ok = qt(['up', '--replay-file', f, '--replay-symbol', 'xrpusdt', '--for', '1s'], env);
+    expect(ok.stderr).not.toMatch(/replay-symbol|replay file/);
+    expect(ok.status).toBe(3);
   });
 
   it('one configuration problem is one line naming the variable; several name the first on the first line', () => {

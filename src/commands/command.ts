@@ -36,6 +36,11 @@ export function toModule<A>(c: QtCommand<A>): CommandModule<GlobalArgs, any> {
 }
 
 /** Loads the configuration with the global flags applied (imports zod lazily). */
+/** The flag of each variable that a flag set (for messages that name what the user typed). */
+export function flagsOf(overrides: Record<string, string>, flags: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.keys(overrides).filter((k) => flags[k]).map((k) => [k, flags[k]!]));
+}
+
 /** The variable each global flag sets (a problem with its value names the flag). */
 const GLOBAL_FLAGS: Record<string, string> = { REDIS_URL: '--redis-url', QT_PREFIX: '--prefix', QT_LOG_FORMAT: '--log-format' };
 
@@ -55,7 +60,9 @@ export async function configFrom(argv: GlobalArgs, extra: Record<string, string>
   }
   await warnUnknownVariables(argv['env-file']);
   const config = loadConfig({ envFile: argv['env-file'], overrides, overrideFlags: { ...GLOBAL_FLAGS, ...extraFlags } });
-  await checkSymbols(config);
+  const { symbolProblems } = await import('../config/preconnect.js');
+  const bad = await symbolProblems(config, flagsOf(overrides, { ...GLOBAL_FLAGS, ...extraFlags }));
+  if (bad.length) throw configError(bad);
   return config;
 }
 
@@ -70,20 +77,6 @@ async function warnUnknownVariables(envFile: string | undefined): Promise<void> 
   for (const k of Object.keys(process.env)) if (!(k in given)) given[k] = 'environment';
   const { unknownQtVariables } = await import('../config/unknown-vars.js');
   for (const w of unknownQtVariables(given)) process.stderr.write(`qt: warning: ${w}\n`);
-}
-
-/**
- * QT_SYMBOLS, when set, names symbols of the market rules: the shipped snapshot or
- * QT_MARKETS_FILE. (On Binance without QT_MARKETS_FILE the live exchangeInfo decides,
- * at start: the snapshot holds only a few symbols.) A usage error names each unknown one.
- */
-async function checkSymbols(config: import('../config/config.js').Config): Promise<void> {
-  if (config.sources.QT_SYMBOLS === 'default') return;
-  if (config.exchange !== 'paper' && !config.paper.marketsFile) return;
-  const { knownSymbols, unknownSymbolProblems } = await import('../config/symbols.js');
-  const known = await knownSymbols(config.paper.marketsFile);
-  const problems = known ? unknownSymbolProblems('QT_SYMBOLS', config.symbols, known) : [];
-  if (problems.length) throw configError(problems);
 }
 
 /**

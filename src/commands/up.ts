@@ -7,6 +7,7 @@ interface UpArgs {
   exchange?: 'paper' | 'binance';
   market?: 'paper' | 'binance' | 'replay';
   'replay-file'?: string;
+  'replay-symbol'?: string;
   seed?: string;
   speed?: string;
   'replay-from'?: string;
@@ -24,6 +25,7 @@ const UP_FLAGS: Record<string, string> = {
   QT_EXCHANGE: '--exchange',
   QT_MARKET: '--market',
   QT_REPLAY_FILE: '--replay-file',
+  QT_REPLAY_SYMBOL: '--replay-symbol',
   QT_REPLAY_SPEED: '--speed',
   QT_REPLAY_SEED: '--seed',
   QT_REPLAY_FROM: '--replay-from',
@@ -39,6 +41,7 @@ export const up: QtCommand<UpArgs> = {
       .option('exchange', { choices: ['paper', 'binance'] as const, describe: 'exchange adapter (default: paper)' })
       .option('market', { choices: ['paper', 'binance', 'replay'] as const, describe: 'price feed (default: paper; replay: recorded candles)' })
       .option('replay-file', { type: 'string', describe: 'replay: candle file(s), comma list, one per symbol (ccxt OHLCV JSON or Binance klines CSV)' })
+      .option('replay-symbol', { type: 'string', describe: 'replay: the symbol of each file when its name does not say it (comma list in the order of --replay-file; QT_REPLAY_SYMBOL)' })
       .option('speed', { type: 'string', describe: 'replay: times real time (1 = real time)' })
       .option('seed', { type: 'string', describe: 'replay: seed of everything random in the replay (default 1; QT_REPLAY_SEED)' })
       .option('replay-from', { type: 'string', describe: 'replay: first candle (ISO time or epoch ms)' })
@@ -54,11 +57,12 @@ export const up: QtCommand<UpArgs> = {
     if (argv.exchange) overrides.QT_EXCHANGE = argv.exchange;
     if (argv.market) overrides.QT_MARKET = argv.market;
     if (argv['replay-file'] !== undefined) overrides.QT_REPLAY_FILE = argv['replay-file'];
+    if (argv['replay-symbol'] !== undefined) overrides.QT_REPLAY_SYMBOL = argv['replay-symbol'];
     if (argv.speed !== undefined) overrides.QT_REPLAY_SPEED = String(argv.speed);
     if (argv.seed !== undefined) overrides.QT_REPLAY_SEED = String(argv.seed);
     if (argv['replay-from'] !== undefined) overrides.QT_REPLAY_FROM = argv['replay-from'];
     if (argv['replay-to'] !== undefined) overrides.QT_REPLAY_TO = argv['replay-to'];
-    if ((argv['replay-file'] !== undefined || argv.speed !== undefined) && (argv.market ?? process.env.QT_MARKET) !== 'replay') {
+    if ((argv['replay-file'] !== undefined || argv['replay-symbol'] !== undefined || argv.speed !== undefined) && (argv.market ?? process.env.QT_MARKET) !== 'replay') {
       overrides.QT_MARKET = 'replay';
     }
     if (argv.demo && argv.live) throw new UsageError('--demo and --live exclude each other');
@@ -71,6 +75,10 @@ export const up: QtCommand<UpArgs> = {
     const mp = intFlag(argv['metrics-port'], '--metrics-port', 1, 65535, 'a port from 1 to 65535');
     const metrics = { metricsPort: mp, metricsHost: argv['metrics-host'] };
     let config = await configFrom(argv, overrides, UP_FLAGS);
+    // The same checks as `qt config show` (one function), before anything connects.
+    const { checkBeforeConnect } = await import('../config/preconnect.js');
+    const { flagsOf } = await import('./command.js');
+    await checkBeforeConnect(config, flagsOf(overrides, UP_FLAGS));
     const { runDaemon, modeOf } = await import('../engine/daemon.js');
     if (config.market === 'replay' && !argv.console) {
       const { runReplay } = await import('../engine/replay-daemon.js');
