@@ -1,14 +1,14 @@
 /** Positions: engine positions beside the exchange snapshots, drift marked; open count against the limit; ghosts. */
 import { Box, Text } from 'ink';
-import { DetailLines } from './DetailLines.js';
+import { DetailLines, type DetailScroll } from './DetailLines.js';
 import { age, cell, qty, signed, windowOf } from './format.js';
 import type { ViewProps } from './PipelineView.js';
 import { itemsOf, type PositionItem } from './view-model.js';
 
-export function PositionsView({ report, filter, selected, detail, width, height }: ViewProps) {
+export function PositionsView({ report, filter, selected, detail, scroll, width, height }: ViewProps) {
   const p = report.positions;
   const items = itemsOf('positions', report, filter);
-  if (detail && items[selected]) return <PositionDetail item={items[selected]} now={report.generated_at} width={width} height={height} />;
+  if (detail && items[selected]) return <PositionDetail item={items[selected]} now={report.generated_at} width={width} height={height} scroll={scroll} />;
   const atLimit = p.limit !== null && p.open >= p.limit;
   const drifted = p.rows.filter((r) => r.drift).length + p.exchange_only.length;
   const wide = width >= 100;
@@ -52,7 +52,7 @@ export function PositionsView({ report, filter, selected, detail, width, height 
   );
 }
 
-function PositionDetail({ item, now, width, height }: { item: PositionItem; now: number; width: number; height: number }) {
+function PositionDetail({ item, now, width, height , scroll }: { item: PositionItem; now: number; width: number; height: number ; scroll?: DetailScroll }) {
   const lines: string[] = [];
   if (item.kind === 'exchange') {
     lines.push(`${item.symbol}: exchange only  (esc to go back)`, `the exchange reports ${item.side} ${qty(item.qty)}; the engine has no position`, 'DRIFT: the engine and the exchange disagree');
@@ -73,5 +73,5 @@ function PositionDetail({ item, now, width, height }: { item: PositionItem; now:
       ),
     );
   }
-  return <DetailLines lines={lines} width={width} height={height} colorOf={(l) => (l.startsWith('DRIFT') ? 'red' : undefined)} />;
+  return <DetailLines lines={lines} width={width} height={height} scroll={scroll} colorOf={(l) => (l.startsWith('DRIFT') ? 'red' : undefined)} />;
 }
