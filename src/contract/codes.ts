@@ -76,6 +76,8 @@ export const FINDING_CODES = [
   'ENGINE_CONTENDED',
   'EXCHANGE_LIMITED',
   'CLOCK_SKEW',
+  // addition: where a stage's input goes when filters by design take most of it (info)
+  'STAGE_FILTERING',
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 
