@@ -63,6 +63,8 @@ describe.runIf(existsSync(bin))('qt binary', () => {
   it.each([
     [{ QT_SYMBOLS: 'BTCUSDT,FOOUSDT' }, /^qt: QT_SYMBOLS: FOOUSDT is not a symbol of the market snapshot/],
     [{ QT_EXCHANGE: 'binance', QT_BINANCE_MODE: 'live' }, /^qt: QT_LIVE_CONFIRM: live trading needs/],
+    [{ QT_EXCHANGE: 'binance' }, /^qt: BINANCE_API_KEY: not set .* \(and 1 more problem:\)$/],
+    [{ QT_EXCHANGE: 'binance', QT_BINANCE_MODE: 'live', QT_LIVE_CONFIRM: 'I_UNDERSTAND_THIS_TRADES_REAL_MONEY', QT_BINANCE_BASE_URL: 'https://venue.example', BINANCE_API_KEY: 'k', BINANCE_API_SECRET: 's' }, /^qt: QT_BINANCE_BASE_URL: live trading through venue.example/],
     [{ QT_MARKET: 'replay', QT_REPLAY_FILE: 'data/REAL-DATA.md' }, /^qt: replay file data\/REAL-DATA.md: cannot tell the symbol .*--replay-symbol/],
     [{ QT_MARKET: 'replay', QT_REPLAY_FILE: 'data/REAL-DATA.md', QT_REPLAY_SYMBOL: 'FOOUSDT' }, /^qt: QT_REPLAY_SYMBOL: FOOUSDT is not a symbol/],
   ])('config show and up refuse the same configuration %j before connecting (exit 2)', (env, line) => {
