@@ -8,6 +8,7 @@ import { hideBin } from 'yargs/helpers';
 import { outcome, toModule } from './commands/command.js';
 import { COMMANDS } from './commands/index.js';
 import { QtError } from './errors.js';
+import { guardStdio } from './stdio-guard.js';
 import { VERSION } from './version.js';
 
 /**
@@ -52,8 +53,49 @@ function skipHelpCache(parser: unknown): void {
   if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
 }
 
+/** The command word the user typed (`health`, `up`, …), if any. */
+function commandWord(args: string[]): string | undefined {
+  const words = new Set(COMMANDS.map((c) => String(Array.isArray(c.command) ? c.command[0] : c.command).split(' ')[0]));
+  return args.find((a) => words.has(a));
+}
+
+/**
+ * yargs's usage messages in one line that names the flag, the value given and what
+ * is allowed, plus where help is (`qt health --help`). yargs writes, for example,
+ * `Invalid values:\n  Argument: format, Given: "xml", Choices: "text", "json"` and
+ * `Unknown arguments: bogus, x`; other messages have their line breaks joined.
+ */
+export function oneLineUsage(msg: string, args: string[]): string {
+  const cmd = commandWord(args);
+  const help = `(qt ${cmd ? cmd + ' ' : ''}--help)`;
+  const choice = /Argument: ([^,]+), Given: (.+?), Choices: (.+)$/m.exec(msg);
+  if (/^Invalid values:/.test(msg) && choice) {
+    const choices = choice[3]!.split(/,\s*/).map((c) => c.replace(/^"(.*)"$/, '$1'));
+    return `--${choice[1]}: ${choice[2]} is not one of ${choices.join(', ')} ${help}`;
+  }
+  const unknown = /^Unknown arguments?: (.+)$/.exec(msg.trim());
+  if (unknown) {
+    const names = unknown[1]!.split(/,\s*/);
+    const isFlag = (n: string) => args.some((a) => a === `--${n}` || a.startsWith(`--${n}=`) || a === `-${n}` || a.startsWith(`-${n}=`) || (n.length === 1 && /^-[a-zA-Z]+$/.test(a) && a.includes(n)));
+    const flags = names.filter(isFlag).map((n) => (n.length === 1 ? `-${n}` : `--${n}`));
+    const words = names.filter((n) => !isFlag(n)).map((n) => JSON.stringify(n));
+    const parts: string[] = [];
+    if (flags.length) parts.push(`unknown option${flags.length > 1 ? 's' : ''} ${flags.join(', ')}`);
+    if (words.length) parts.push(cmd ? `unexpected argument${words.length > 1 ? 's' : ''} ${words.join(', ')}` : `unknown command ${words.join(', ')}`);
+    return `${parts.join('; ')} ${help}`;
+  }
+  const mean = /^Did you mean (\S+)\?$/.exec(msg.trim());
+  if (mean) {
+    const typed = args.find((a) => !a.startsWith('-'));
+    return `unknown command${typed ? ` ${JSON.stringify(typed)}` : ''}; did you mean ${mean[1]}? (qt --help)`;
+  }
+  const few = /^Not enough non-option arguments: got (\d+), need at least (\d+)$/.exec(msg.trim());
+  if (few) return `${cmd ? `${cmd}: ` : ''}missing ${Number(few[2]) - Number(few[1]) > 1 ? 'arguments' : 'an argument'} ${help}`;
+  return `${msg.trim().split(/\s*\n\s*/).join('; ')} ${help}`;
+}
+
 async function main(): Promise<number> {
-  let usageError: string | undefined;
+  guardStdio();
   const args = joinNegativeValues(hideBin(process.argv));
   const usageCode = usageExitCode(args);
   const parser = yargs(args)
@@ -73,8 +115,7 @@ async function main(): Promise<number> {
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;
-      usageError = msg;
-      throw new QtError(msg, usageCode);
+      throw new QtError(oneLineUsage(msg, args), usageCode);
     });
   for (const c of COMMANDS) parser.command(toModule(c));
   skipHelpCache(parser);
@@ -85,7 +126,6 @@ async function main(): Promise<number> {
     if (e instanceof QtError) {
       process.stderr.write(`qt: ${e.message}\n`);
       for (const l of e.lines) process.stderr.write(`  - ${l}\n`);
-      if (usageError) process.stderr.write(`(qt --help lists the commands and options)\n`);
       // A usage error of `qt health` is UNKNOWN (3), never CRIT (2).
       return e.exitCode === 2 && usageCode === 3 ? 3 : e.exitCode;
     }

@@ -21,6 +21,16 @@ export class UsageError extends QtError {
   }
 }
 
+/**
+ * A configuration refused for one or more problems (each `VARIABLE: what is wrong`). The
+ * first line names the first problem itself, so one problem is one line
+ * (`qt: QT_MAX_LEVERAGE: …`); further problems follow as a list. Exit 2.
+ */
+export function configError(problems: string[]): UsageError {
+  const more = problems.length - 1;
+  return new UsageError(`${problems[0]}${more > 0 ? ` (and ${more} more problem${more > 1 ? 's' : ''}:)` : ''}`, problems.slice(1));
+}
+
 /** Redis unreachable or a check that could not run. Exit 3. */
 export class UnavailableError extends QtError {
   constructor(message: string, lines: string[] = []) {

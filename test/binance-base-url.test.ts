@@ -33,7 +33,8 @@ describe('QT_BINANCE_BASE_URL', () => {
     for (const bad of ['http://x/fapi', 'ftp://x', 'not a url']) {
       const e = (() => { try { loadConfig({ env: { ...base, QT_BINANCE_BASE_URL: bad } }); return null; } catch (x) { return x; } })();
       expect(e).toBeInstanceOf(UsageError);
-      expect((e as UsageError).lines.join('\n')).toMatch(/^QT_BINANCE_BASE_URL: expected http\(s\):\/\/host/m);
+      // one problem is one line: the message itself
+      expect([(e as UsageError).message, ...(e as UsageError).lines].join('\n')).toMatch(/^QT_BINANCE_BASE_URL: expected http\(s\):\/\/host/m);
     }
   });
 

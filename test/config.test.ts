@@ -34,7 +34,8 @@ describe('configuration', () => {
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(UsageError);
-      const lines = (e as UsageError).lines.join('\n');
+      // The first problem is the message itself (one line), the rest follow as lines.
+      const lines = [(e as UsageError).message, ...(e as UsageError).lines].join('\n');
       expect(lines).toMatch(/QT_BATCH_SIZE: expected a whole number from 1 to 10000/);
       expect(lines).toMatch(/QT_EXCHANGE: .*paper.*binance/);
       expect(lines).toMatch(/QT_STREAM_NOPE: not a stream of the contract/);

@@ -5,17 +5,17 @@ import { configFrom } from './command.js';
 
 const CLOSE_PCTS = [25, 50, 75, 100] as const;
 
-export const close: QtCommand<{ symbol: string; pct?: number; json?: boolean }> = {
+export const close: QtCommand<{ symbol: string; pct?: string; json?: boolean }> = {
   command: 'close <symbol>',
   describe: 'close an open position (all, or --pct 25|50|75) through the pipeline as a MANUAL exit',
   builder: (y) =>
     y
       .positional('symbol', { type: 'string', describe: 'symbol, e.g. BTCUSDT' })
-      .option('pct', { type: 'number', default: 100, describe: 'how much to close: 25, 50, 75 or 100' })
+      .option('pct', { type: 'string', default: '100', describe: 'how much to close: 25, 50, 75 or 100' })
       .option('json', { type: 'boolean', describe: 'print JSON' }),
   async run(argv) {
-    const pct = Number(argv.pct ?? 100);
-    if (!(CLOSE_PCTS as readonly number[]).includes(pct)) throw new UsageError(`--pct: expected one of ${CLOSE_PCTS.join(', ')} (got ${argv.pct})`);
+    const pct = /^\d+$/.test(String(argv.pct ?? '100').trim()) ? Number(String(argv.pct ?? '100').trim()) : NaN;
+    if (!(CLOSE_PCTS as readonly number[]).includes(pct)) throw new UsageError(`--pct: expected one of ${CLOSE_PCTS.join(', ')} (got ${JSON.stringify(String(argv.pct))})`);
     const cfg = await configFrom(argv);
     const { connectPipelineRedis } = await import('../redis/cluster-engine.js');
     const redis = await connectPipelineRedis({ url: cfg.redisUrl, tls: cfg.redisTls, role: 'cli', name: 'qt:close', names: cfg.names });

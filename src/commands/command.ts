@@ -4,7 +4,7 @@
  * heavy modules (ccxt, Ink, the engine) are imported inside `run`.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { UsageError } from '../errors.js';
+import { configError, UsageError } from '../errors.js';
 
 export interface GlobalArgs {
   'env-file'?: string;
@@ -36,7 +36,20 @@ export function toModule<A>(c: QtCommand<A>): CommandModule<GlobalArgs, any> {
 }
 
 /** Loads the configuration with the global flags applied (imports zod lazily). */
-export async function configFrom(argv: GlobalArgs, extra: Record<string, string> = {}) {
+/** The flag of each variable that a flag set (for messages that name what the user typed). */
+export function flagsOf(overrides: Record<string, string>, flags: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.keys(overrides).filter((k) => flags[k]).map((k) => [k, flags[k]!]));
+}
+
+/** The variable each global flag sets (a problem with its value names the flag). */
+const GLOBAL_FLAGS: Record<string, string> = { REDIS_URL: '--redis-url', QT_PREFIX: '--prefix', QT_LOG_FORMAT: '--log-format' };
+
+/**
+ * Loads the configuration with the global flags and `extra` overrides applied.
+ * `extraFlags` names the flag each extra override came from (`QT_REPLAY_SPEED: '--speed'`),
+ * so a bad value is reported under the flag the user typed. Throws UsageError.
+ */
+export async function configFrom(argv: GlobalArgs, extra: Record<string, string> = {}, extraFlags: Record<string, string> = {}) {
   const { loadConfig } = await import('../config/config.js');
   const overrides: Record<string, string> = { ...extra };
   if (argv['redis-url']) overrides.REDIS_URL = argv['redis-url'];
@@ -46,8 +59,10 @@ export async function configFrom(argv: GlobalArgs, extra: Record<string, string>
     throw new UsageError('--env-file: name a file (for example --env-file /etc/quantum/common.env)');
   }
   await warnUnknownVariables(argv['env-file']);
-  const config = loadConfig({ envFile: argv['env-file'], overrides });
-  await checkSymbols(config);
+  const config = loadConfig({ envFile: argv['env-file'], overrides, overrideFlags: { ...GLOBAL_FLAGS, ...extraFlags } });
+  const { symbolProblems } = await import('../config/preconnect.js');
+  const bad = await symbolProblems(config, flagsOf(overrides, { ...GLOBAL_FLAGS, ...extraFlags }));
+  if (bad.length) throw configError(bad);
   return config;
 }
 
@@ -83,17 +98,16 @@ async function warnUnknownVariables(envFile: string | undefined): Promise<void> 
 }
 
 /**
- * QT_SYMBOLS, when set, names symbols of the market rules: the shipped snapshot or
- * QT_MARKETS_FILE. (On Binance without QT_MARKETS_FILE the live exchangeInfo decides,
- * at start: the snapshot holds only a few symbols.) A usage error names each unknown one.
+ * A whole-number flag, taken as the text the user typed (yargs's `type: 'number'` turns
+ * `abc` into NaN and the message would show NaN): `undefined` stays undefined; anything
+ * but digits in [min, max] is a UsageError quoting the value as typed.
  */
-async function checkSymbols(config: import('../config/config.js').Config): Promise<void> {
-  if (config.sources.QT_SYMBOLS === 'default') return;
-  if (config.exchange !== 'paper' && !config.paper.marketsFile) return;
-  const { knownSymbols, unknownSymbolProblems } = await import('../config/symbols.js');
-  const known = await knownSymbols(config.paper.marketsFile);
-  const problems = known ? unknownSymbolProblems('QT_SYMBOLS', config.symbols, known) : [];
-  if (problems.length) throw new UsageError(`invalid configuration (${problems.length} problem${problems.length > 1 ? 's' : ''})`, problems);
+export function intFlag(raw: unknown, flag: string, min: number, max: number, what = `a whole number from ${min} to ${max}`): number | undefined {
+  if (raw === undefined) return undefined;
+  const s = String(raw).trim();
+  const n = /^\d+$/.test(s) ? Number(s) : NaN;
+  if (!(Number.isSafeInteger(n) && n >= min && n <= max)) throw new UsageError(`${flag}: expected ${what} (got ${JSON.stringify(String(raw))})`);
+  return n;
 }
 
 /** Parses `30s`, `5m`, `3h`, `2d`, `1500ms` or plain milliseconds; a bad value is a UsageError naming the flag. */

@@ -19,6 +19,8 @@ export const configShow: QtCommand<{ json?: boolean }> = {
   async run(argv) {
     const { redactedConfig, VARIABLES } = await import('../config/config.js');
     const cfg = await configFrom(argv);
+    // Every check `qt up` runs before it connects (one function shared with qt up).
+    await (await import('../config/preconnect.js')).checkBeforeConnect(cfg);
     const red = redactedConfig(cfg);
     const policy = await policyInForce(cfg);
     if (argv.json) {

@@ -13,7 +13,7 @@ interface SystemdArgs {
   'etc-dir'?: string;
   credentials?: boolean;
   exchange?: 'paper' | 'binance';
-  'metrics-base-port'?: number;
+  'metrics-base-port'?: string;
   json?: boolean;
 }
 
@@ -30,17 +30,15 @@ export const systemdGenerate: QtCommand<SystemdArgs> = {
       .option('etc-dir', { type: 'string', default: '/etc/quantum', describe: 'directory of the env files and credentials' })
       .option('exchange', { choices: ['paper', 'binance'] as const, describe: 'the exchange the units trade on (default: QT_EXCHANGE, from the environment or --env-file)' })
       .option('credentials', { type: 'boolean', describe: 'LoadCredential= the Binance key for exchange stages (default: only when the exchange is binance)' })
-      .option('metrics-base-port', { type: 'number', describe: 'give each stage `--metrics-port base+i` (i = its place in the pipeline)' })
+      .option('metrics-base-port', { type: 'string', describe: 'give each stage `--metrics-port base+i` (i = its place in the pipeline)' })
       .option('json', { type: 'boolean', describe: 'print {files:[{name,path?,kind,mode}]} as JSON' }),
   async run(argv) {
     const { UsageError } = await import('../errors.js');
     const { generateAll } = await import('../ops/systemd.js');
     const available = await availableStages();
     const stages = !argv.stages || argv.stages === 'all' ? available : argv.stages.split(',').map((s) => s.trim()).filter(Boolean);
-    const port = argv['metrics-base-port'];
-    if (port !== undefined && (!Number.isInteger(port) || port < 1 || port + available.length > 65535)) {
-      throw new UsageError(`--metrics-base-port: expected a port from 1 to ${65535 - available.length} (got ${port})`);
-    }
+    const { intFlag } = await import('./command.js');
+    const port = intFlag(argv['metrics-base-port'], '--metrics-base-port', 1, 65535 - available.length, `a port from 1 to ${65535 - available.length}`);
     // systemd refuses to start a unit whose LoadCredential= file is missing: only the
     // exchange that needs an API key (binance) gets the credential lines, unless asked.
     const exchange = argv.exchange ?? (await exchangeConfigured(argv));

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import * as C from './check.js';
 import { STREAMS, streamEnvVar, Names, type StreamName } from '../contract/names.js';
-import { UsageError } from '../errors.js';
+import { configError, UsageError } from '../errors.js';
 import { readEnvFile } from './env-file.js';
 import { redactUrl, registerSecret } from './redact.js';
 import { isSentinelUrl, parseSentinelList, parseSentinelUrl, sentinelUrl } from '../redis/sentinel.js';
@@ -32,6 +32,7 @@ export const VARIABLES = {
   QT_LIVE_CONFIRM: [C.text(), '', 'must be I_UNDERSTAND_THIS_TRADES_REAL_MONEY, together with --live, for live trading'],
   QT_MARKET: [C.oneOf(['paper', 'binance', 'replay'] as const), 'paper', 'price feed: paper (seeded random walk), binance (public market data) or replay (recorded candles, QT_REPLAY_FILE)'],
   QT_REPLAY_FILE: [C.text(true), '', 'replay: recorded candle files, comma list, one per symbol (ccxt OHLCV JSON or Binance klines CSV)'],
+  QT_REPLAY_SYMBOL: [C.symbols(), '', 'replay: the symbol of each QT_REPLAY_FILE, comma list in the same order (when a file name does not say it, e.g. data/candles.json); upper-cased'],
   QT_REPLAY_SPEED: [C.dec(0.001, 10000000), '1', 'replay: at most this many times real time (1 = real time; 2000 plays a 5-minute candle in 0.15 s at most)'],
   QT_REPLAY_FROM: [C.matching(/^(\d{10,13}|\d{4}-\d\d-\d\d(T[\d:.]+Z?)?)$/, 'expected epoch ms or an ISO time like 2021-11-16T06:00Z'), '', 'replay: first candle replayed (open time, UTC)'],
   QT_REPLAY_SEED: [C.int(0, 2147483647), '1', 'replay: seed of everything random in a replay (ids); printed in the run report'],
@@ -111,7 +112,7 @@ export interface Config {
   liveConfirmed: boolean;
   market: 'paper' | 'binance' | 'replay';
   /** QT_MARKET=replay: the files (one per symbol), speed (× real time) and window (epoch ms). */
-  replay: { files: string[]; speed: number; from?: number; to?: number; seed: number };
+  replay: { files: string[]; symbols?: string[]; speed: number; from?: number; to?: number; seed: number };
   symbols: string[];
   runtime: {
     batchSize: number;
@@ -169,6 +170,11 @@ export interface LoadOptions {
   envFile?: string;
   /** Overrides from CLI flags (applied last). */
   overrides?: Partial<Record<VarName, string>>;
+  /**
+   * The flag each override came from (`QT_REPLAY_SPEED` → `--speed`): a problem with an
+   * override names the flag the user typed, not the variable.
+   */
+  overrideFlags?: Partial<Record<VarName, string>>;
 }
 
 export function loadConfig(opts: LoadOptions = {}): Config {
@@ -210,11 +216,16 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       }
     }
     const r = schema(given ?? dflt);
-    if (r.ok) v[name] = r.value;
+    if (r.ok) {
+      v[name] = r.value;
+      // Shown as used: symbols upper-cased (Binance symbols are upper case).
+      if (Array.isArray(r.value) && (name === 'QT_SYMBOLS' || name === 'QT_REPLAY_SYMBOL')) effective[name] = r.value.join(',');
+    }
     else {
       const shown = SECRET_VARS.includes(name) || name === 'REDIS_URL' ? redactUrl(String(given)) : JSON.stringify(given);
       const at = sources[name] === 'file' && fileLines[name] ? `${opts.envFile}:${fileLines[name]}: ` : '';
-      problems.push(`${at}${name}: ${r.message} (got ${SECRET_VARS.includes(name) ? '***' : shown})`);
+      const flag = opts.overrides?.[name] !== undefined ? opts.overrideFlags?.[name] : undefined;
+      problems.push(`${at}${flag ?? name}: ${r.message} (got ${SECRET_VARS.includes(name) ? '***' : shown})`);
     }
   }
 
@@ -271,7 +282,13 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (values.QT_MARKET === 'replay' && !String(values.QT_REPLAY_FILE ?? '').trim()) {
     problems.push('QT_REPLAY_FILE: required with QT_MARKET=replay (a candle file per symbol, e.g. data/XRPUSDT-perp-5m-2021-11.ohlcv.json)');
   }
-  if (problems.length) throw new UsageError(`invalid configuration (${problems.length} problem${problems.length > 1 ? 's' : ''})`, problems);
+  const replayFiles = String(values.QT_REPLAY_FILE ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+  const replaySymbols = values.QT_REPLAY_SYMBOL as string[] | undefined;
+  if (replaySymbols && replayFiles.length && replaySymbols.length !== replayFiles.length) {
+    const flag = (n: VarName) => (opts.overrides?.[n] !== undefined ? opts.overrideFlags?.[n] : undefined) ?? n;
+    problems.push(`${flag('QT_REPLAY_SYMBOL')}: ${replaySymbols.length} symbol${replaySymbols.length > 1 ? 's' : ''} for ${replayFiles.length} replay file${replayFiles.length > 1 ? 's' : ''} (one symbol per file, in the order of ${flag('QT_REPLAY_FILE')})`);
+  }
+  if (problems.length) throw configError(problems);
 
   const prefix = values.QT_PREFIX as string;
   return {
@@ -289,7 +306,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     liveConfirmed: values.QT_LIVE_CONFIRM === LIVE_CONFIRM_PHRASE,
     market: values.QT_MARKET as 'paper' | 'binance' | 'replay',
     replay: {
-      files: String(values.QT_REPLAY_FILE ?? '').split(',').map((f) => f.trim()).filter(Boolean),
+      files: replayFiles,
+      symbols: replaySymbols,
       speed: values.QT_REPLAY_SPEED as number,
       from: parseTime(values.QT_REPLAY_FROM as string | undefined),
       to: parseTime(values.QT_REPLAY_TO as string | undefined),

@@ -77,6 +77,8 @@ export const FINDING_CODES = [
   'EXCHANGE_LIMITED',
   'CLOCK_SKEW',
   'POSITION_UNPROTECTED',
+  // addition: where a stage's input goes when filters by design take most of it (info)
+  'STAGE_FILTERING',
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 

@@ -18,8 +18,16 @@ import { reasonsEvidence, reasonsText, silentWhy, stoppedFinding } from './findi
 
 const AUTH_RE = /(?<![\d.])401(?![\d.])(?=\D*(unauthori|-201[45]|auth|api))|http\s*401\b|-2015|-2014|unauthori[sz]ed|invalid api[- ]?key|auth_failed/i;
 const MISMATCH = new Set(['schema_invalid', 'invalid_quantity']);
-/** reasons that are filtering by design, not failure (position_limit_reached: POSITION_LIMIT_BLOCKING; intent_expired: ENTRIES_EXPIRED) */
-const FILTER_REASONS = new Set(['duplicate', 'cooldown', 'confidence_below_min', 'kill_switch', 'position_limit_reached', 'exit_in_flight', 'at_position_limit', 'opposite_position', 'intent_expired', 'position_open']);
+/**
+ * Rejection reasons that are filtering by design, not failure: they do not count toward
+ * STAGE_REJECTING's share (position_limit_reached has POSITION_LIMIT_BLOCKING,
+ * intent_expired ENTRIES_EXPIRED); where they take most of a stage's input, STAGE_FILTERING
+ * (info) says where the input went. docs/diagnostics.md lists the same (a test checks).
+ */
+export const FILTER_REASON_LIST = ['duplicate', 'cooldown', 'confidence_below_min', 'kill_switch', 'position_limit_reached', 'exit_in_flight', 'at_position_limit', 'opposite_position', 'intent_expired', 'position_open'] as const;
+const FILTER_REASONS: ReadonlySet<string> = new Set(FILTER_REASON_LIST);
+/** STAGE_FILTERING: filtered by design at least this share of a stage's input (0..1). */
+export const FILTERING_INFO_SHARE = 0.5;
 
 /** Fields each stage's input must carry (contract §1), for CONTRACT_MISMATCH evidence. */
 const EXPECTED: Record<string, { stream: string; fields: string[]; sizing?: string[][] }> = {
@@ -86,6 +94,16 @@ function stageFindings(s: StageStats, snap: PipelineSnapshot, th: Thresholds): F
       message: `${s.stage} rejected ${pct(share)} of its input ${scope} (${failing} of ${s.in}${filtered ? `, besides ${filtered} filtered by design` : ''})` + (top ? `, mostly ${top.reason} (${top.count})` : '') + `; top reasons: ${reasonsText(s)}`,
       evidence: { in: s.in, out: s.out, rejected: s.rejected, filtered_by_design: filtered, share, top_reasons: reasons, source: s.source },
       fix: top ? (REASON_FIX[top.reason] ?? `look at the example payloads: \`qt diagnose rejections --stage ${s.stage} --reason ${top.reason}\``) : `\`qt diagnose rejections --stage ${s.stage}\``,
+    });
+  }
+  // Most input filtered by design: not a fault, but say where the input goes (info).
+  if (s.in >= th.minSample && filtered / s.in >= FILTERING_INFO_SHARE) {
+    const by = s.top_reasons.filter((r) => FILTER_REASONS.has(r.reason)).sort((a, b) => b.count - a.count);
+    out.push({
+      code: 'STAGE_FILTERING', severity: 'info', subject: s.stage,
+      message: `${s.stage} passed on ${pct(s.in > 0 ? s.out / s.in : 0)} of its input ${scope} (${s.out} out of ${s.in} in); ${filtered} (${pct(filtered / s.in)}) were filtered by design: ${by.map((r) => `${r.reason} ${r.count}`).join(', ')}`,
+      evidence: { in: s.in, out: s.out, filtered_by_design: filtered, share: filtered / s.in, reasons: Object.fromEntries(by.map((r) => [r.reason, r.count])), source: s.source },
+      fix: `nothing is broken: these filters work as designed (a position already open, an opposite position, a cooldown…). To let more through, see the policy (\`qt config show\`) and \`qt diagnose rejections --stage ${s.stage}\``,
     });
   }
   const mism = s.top_reasons.filter((r) => MISMATCH.has(r.reason)).reduce((a, r) => a + r.count, 0);

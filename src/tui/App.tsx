@@ -40,7 +40,15 @@ export function App({ source, prefix, refreshMs, size: fixedSize, initialView = 
   const actions = useOperatorActions(source, snap.report, snap.refresh);
   const [view, setView] = useState<ViewName>(initialView);
   const [selected, setSelected] = useState<Record<ViewName, number>>({ pipeline: 0, streams: 0, rejections: 0, positions: 0, services: 0, findings: 0 });
-  const [detail, setDetail] = useState(false);
+  const [detail, setDetailState] = useState(false);
+  // The open detail screen's first shown line; its screen reports how far it can go.
+  const [scrollOffset, setScrollOffset] = useState(0);
+  const scrollMax = useRef(0);
+  const setDetail = (on: boolean) => {
+    setDetailState(on);
+    setScrollOffset(0);
+  };
+  const scrollBy = (d: number) => setScrollOffset((o) => Math.max(0, Math.min(scrollMax.current, o + d)));
   const [help, setHelp] = useState(false);
   const [filter, setFilter] = useState('');
   const [editing, setEditing] = useState(false);
@@ -79,6 +87,14 @@ export function App({ source, prefix, refreshMs, size: fixedSize, initialView = 
     if (input === 'q') return quit();
     if (input >= '1' && input <= '6' && input.length === 1) return go(VIEWS[Number(input) - 1]!);
     if (key.tab) return go(VIEWS[(i + (key.shift ? VIEWS.length - 1 : 1)) % VIEWS.length]!);
+    if (detail) {
+      // A detail screen scrolls: a line with j/k/↑/↓, a page with PgUp/PgDn.
+      const page = Math.max(1, bodyH - 2);
+      if (key.downArrow || input === 'j') return scrollBy(1);
+      if (key.upArrow || input === 'k') return scrollBy(-1);
+      if (key.pageDown || input === ' ') return scrollBy(page);
+      if (key.pageUp) return scrollBy(-page);
+    }
     if (key.downArrow || input === 'j') return move(1);
     if (key.upArrow || input === 'k') return move(-1);
     if (key.return) return setDetail(count > 0);
@@ -108,7 +124,7 @@ export function App({ source, prefix, refreshMs, size: fixedSize, initialView = 
   if (actions.dialog) body = <DialogView dialog={actions.dialog} report={snap.report} width={columns} height={bodyH} />;
   else if (help) body = <HelpOverlay width={columns} height={bodyH} quitStopsEngine={quitStopsEngine} />;
   else if (!snap.report) body = <Text wrap="truncate-end">{snap.error ? `cannot read Redis: ${snap.error} (retrying every ${Math.round(refreshMs / 1000)}s)` : 'connecting to Redis…'}</Text>;
-  else body = <View report={snap.report} filter={filter} selected={sel} detail={detail} width={columns} height={bodyH} />;
+  else body = <View report={snap.report} filter={filter} selected={sel} detail={detail} scroll={{ offset: scrollOffset, onRange: (m) => (scrollMax.current = m) }} width={columns} height={bodyH} />;
 
   return (
     <Box flexDirection="column" width={columns}>

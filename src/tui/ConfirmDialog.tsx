@@ -1,6 +1,6 @@
 /** A dialog that shows what an operator action will do and the keys that confirm or cancel it. */
 import { Box, Text } from 'ink';
-import { cut } from './format.js';
+import { cut, wrapLine } from './format.js';
 
 export interface ConfirmDialogProps {
   title: string;
@@ -17,12 +17,14 @@ export interface ConfirmDialogProps {
 export function ConfirmDialog({ title, lines, prompt, color = 'yellow', width, height, input }: ConfirmDialogProps) {
   const inner = Math.max(1, width - 4);
   const room = Math.max(1, height - 4 - (input ? 1 : 0));
-  const shown = lines.length > room ? [...lines.slice(0, room - 1), `… and ${lines.length - room + 1} more`] : lines;
+  // Long lines (a result message, a key name) wrap to the dialog's width, never cut.
+  const rows = lines.flatMap((l) => wrapLine(l, inner));
+  const shown = rows.length > room ? [...rows.slice(0, room - 1), `… and ${rows.length - room + 1} more lines`] : rows;
   return (
     <Box flexDirection="column" width={width} borderStyle="double" borderColor={color} paddingX={1}>
       <Text bold color={color} wrap="truncate-end">{cut(title, inner)}</Text>
       {shown.map((l, i) => (
-        <Text key={i} wrap="truncate-end">{cut(l, inner)}</Text>
+        <Text key={i} wrap="truncate-end">{l}</Text>
       ))}
       {input ? (
         <Text wrap="truncate-end">

@@ -1,15 +1,16 @@
 /** Findings: the same findings as `qt diagnose pipeline`, worst first; enter shows evidence and fix. */
 import { Box, Text } from 'ink';
 import type { Finding } from '../diagnose/read-model.js';
-import { cell, cut, windowOf } from './format.js';
+import { DetailLines, type DetailScroll } from './DetailLines.js';
+import { cell, windowOf } from './format.js';
 import type { ViewProps } from './PipelineView.js';
 import { itemsOf } from './view-model.js';
 
 export const SEVERITY_COLOR: Record<string, string> = { crit: 'red', warn: 'yellow', info: 'cyan' };
 
-export function FindingsView({ report, filter, selected, detail, width, height }: ViewProps) {
+export function FindingsView({ report, filter, selected, detail, scroll, width, height }: ViewProps) {
   const items = itemsOf('findings', report, filter);
-  if (detail && items[selected]) return <FindingDetail f={items[selected]} width={width} height={height} />;
+  if (detail && items[selected]) return <FindingDetail f={items[selected]} width={width} height={height} scroll={scroll} />;
   const { start, rows } = windowOf(items, selected, height - 1);
   return (
     <Box flexDirection="column" width={width}>
@@ -26,16 +27,8 @@ export function FindingsView({ report, filter, selected, detail, width, height }
   );
 }
 
-function FindingDetail({ f, width, height }: { f: Finding; width: number; height: number }) {
+function FindingDetail({ f, width, height, scroll }: { f: Finding; width: number; height: number; scroll?: DetailScroll }) {
   const evidence = JSON.stringify(f.evidence, null, 2).split('\n');
   const lines = [`${f.severity.toUpperCase()} ${f.code}  ${f.subject}  (esc to go back)`, f.message, `fix: ${f.fix}`, 'evidence:', ...evidence.map((l) => '  ' + l)];
-  return (
-    <Box flexDirection="column" width={width}>
-      {lines.slice(0, Math.max(1, height)).map((l, i) => (
-        <Text key={i} wrap="truncate-end" bold={i === 0} color={i === 0 ? SEVERITY_COLOR[f.severity] : undefined}>
-          {cut(l, width)}
-        </Text>
-      ))}
-    </Box>
-  );
+  return <DetailLines lines={lines} width={width} height={height} titleColor={SEVERITY_COLOR[f.severity]} scroll={scroll} />;
 }

@@ -6,6 +6,8 @@ export const HELP: [string, string][] = [
   ['1-6, tab, shift-tab', 'switch view (Pipeline Streams Rejections Positions Services Findings)'],
   ['j/k, up/down', 'move the cursor'],
   ['enter', 'details (a stage, a stream, a rejection payload, a position, a finding)'],
+  ['in details: j/k, up/down', 'scroll a line (long lines wrap; the last row says which lines show)'],
+  ['in details: PgUp/PgDn', 'scroll a page (space also pages down)'],
   ['esc', 'back out (close details, clear the filter, close a dialog)'],
   ['/', 'filter the view: type, enter to apply, esc to clear'],
   ['r', 'refresh now'],
@@ -29,7 +31,7 @@ export function helpLines(quitStopsEngine = false): [string, string][] {
 }
 
 export function HelpOverlay({ width, height, quitStopsEngine = false }: { width: number; height: number; quitStopsEngine?: boolean }) {
-  const keyW = 20;
+  const keyW = 26;
   return (
     <Box flexDirection="column" width={width} borderStyle="round" borderColor="cyan" paddingX={1}>
       <Text bold wrap="truncate-end">Keys (esc or ? to close)</Text>

@@ -10,6 +10,8 @@ export interface ViewProps {
   filter: string;
   selected: number;
   detail: boolean;
+  /** the open detail screen's scroll position (DetailLines) */
+  scroll?: import('./DetailLines.js').DetailScroll;
   width: number;
   height: number;
 }

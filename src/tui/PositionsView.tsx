@@ -3,7 +3,7 @@
  * each position's protective stop on the exchange and its state (issue 18: `49500 ok`, `none 12s`, `49500 WRONG SIDE`).
  */
 import { Box, Text } from 'ink';
-import { DetailLines } from './DetailLines.js';
+import { DetailLines, type DetailScroll } from './DetailLines.js';
 import { age, cell, qty, signed, windowOf } from './format.js';
 import type { ViewProps } from './PipelineView.js';
 import { itemsOf, type PositionItem } from './view-model.js';
@@ -25,10 +25,10 @@ export function stopCell(report: Report, symbol: string, side: 'LONG' | 'SHORT')
   return { text: v.status === 'NONE' ? 'placing' : `${price} ${v.status.toLowerCase()}`, color: 'yellow' };
 }
 
-export function PositionsView({ report, filter, selected, detail, width, height }: ViewProps) {
+export function PositionsView({ report, filter, selected, detail, scroll, width, height }: ViewProps) {
   const p = report.positions;
   const items = itemsOf('positions', report, filter);
-  if (detail && items[selected]) return <PositionDetail item={items[selected]} report={report} now={report.generated_at} width={width} height={height} />;
+  if (detail && items[selected]) return <PositionDetail item={items[selected]} report={report} now={report.generated_at} width={width} height={height} scroll={scroll} />;
   const atLimit = p.limit !== null && p.open >= p.limit;
   const drifted = p.rows.filter((r) => r.drift).length + p.exchange_only.length;
   const wide = width >= 100;
@@ -76,7 +76,7 @@ export function PositionsView({ report, filter, selected, detail, width, height 
   );
 }
 
-function PositionDetail({ item, report, now, width, height }: { item: PositionItem; report: Report; now: number; width: number; height: number }) {
+function PositionDetail({ item, report, now, width, height, scroll }: { item: PositionItem; report: Report; now: number; width: number; height: number; scroll?: DetailScroll }) {
   const lines: string[] = [];
   if (item.kind === 'exchange') {
     lines.push(`${item.symbol}: exchange only  (esc to go back)`, `the exchange reports ${item.side} ${qty(item.qty)}; the engine has no position`, 'DRIFT: the engine and the exchange disagree');
@@ -98,7 +98,7 @@ function PositionDetail({ item, report, now, width, height }: { item: PositionIt
       ),
     );
   }
-  return <DetailLines lines={lines} width={width} height={height} colorOf={(l) => (l.startsWith('DRIFT') || l.startsWith('UNPROTECTED') ? 'red' : undefined)} />;
+  return <DetailLines lines={lines} width={width} height={height} scroll={scroll} colorOf={(l) => (l.startsWith('DRIFT') || l.startsWith('UNPROTECTED') ? 'red' : undefined)} />;
 }
 
 function stopLine(report: Report, symbol: string, side: 'LONG' | 'SHORT', now: number): string {

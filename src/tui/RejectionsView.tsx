@@ -1,14 +1,14 @@
 /** Rejections: top reasons per stage over the window, then the latest examples; enter shows a payload. */
 import { Box, Text } from 'ink';
-import { DetailLines } from './DetailLines.js';
+import { DetailLines, type DetailScroll } from './DetailLines.js';
 import type { RejectionExample } from '../diagnose/read-model.js';
 import { age, cell, cut, prettyPayload, windowOf } from './format.js';
 import type { ViewProps } from './PipelineView.js';
 import { itemsOf } from './view-model.js';
 
-export function RejectionsView({ report, filter, selected, detail, width, height }: ViewProps) {
+export function RejectionsView({ report, filter, selected, detail, scroll, width, height }: ViewProps) {
   const latest = itemsOf('rejections', report, filter);
-  if (detail && latest[selected]) return <RejectionDetail x={latest[selected]} now={report.generated_at} width={width} height={height} />;
+  if (detail && latest[selected]) return <RejectionDetail x={latest[selected]} now={report.generated_at} width={width} height={height} scroll={scroll} />;
   const rejecting = report.stages.filter((s) => s.rejected > 0 || s.top_reasons.length > 0);
   const summary = rejecting.slice(0, Math.max(1, Math.floor((height - 4) / 3)));
   const summaryLines = summary.length || 1;
@@ -42,7 +42,7 @@ export function RejectionsView({ report, filter, selected, detail, width, height
   );
 }
 
-function RejectionDetail({ x, now, width, height }: { x: RejectionExample; now: number; width: number; height: number }) {
+function RejectionDetail({ x, now, width, height, scroll }: { x: RejectionExample; now: number; width: number; height: number; scroll?: DetailScroll }) {
   const lines = [
     `${x.stage} rejected ${x.ref_id || '(no ref)'}: ${x.reason}  (esc to go back)`,
     `symbol ${x.symbol || '-'}  ${age((now - x.ts) / 1000)} ago  entry ${x.id}`,
@@ -50,5 +50,5 @@ function RejectionDetail({ x, now, width, height }: { x: RejectionExample; now: 
     'payload:',
     ...prettyPayload(x.payload).map((l) => '  ' + l),
   ];
-  return <DetailLines lines={lines} width={width} height={height} />;
+  return <DetailLines lines={lines} width={width} height={height} scroll={scroll} />;
 }

@@ -1,6 +1,6 @@
 /** Services: every expected service with its status, last beat, last processed, status detail, last error. */
 import { Box, Text } from 'ink';
-import { DetailLines } from './DetailLines.js';
+import { DetailLines, type DetailScroll } from './DetailLines.js';
 import type { ServiceInfo } from '../diagnose/read-model.js';
 import { age, cell, cut, num, windowOf } from './format.js';
 import type { ViewProps } from './PipelineView.js';
@@ -17,9 +17,9 @@ const STATUS_COLOR: Record<ServiceInfo['status'], string> = {
   down: 'red',
 };
 
-export function ServicesView({ report, filter, selected, detail, width, height }: ViewProps) {
+export function ServicesView({ report, filter, selected, detail, scroll, width, height }: ViewProps) {
   const items = itemsOf('services', report, filter);
-  if (detail && items[selected]) return <ServiceDetail s={items[selected]} width={width} height={height} />;
+  if (detail && items[selected]) return <ServiceDetail s={items[selected]} width={width} height={height} scroll={scroll} />;
   // The status detail (`9 open position(s)`) is no error: each gets its own column.
   const rest = Math.max(17, width - 1 - 18 - 10 - 6 - 6 - 8 - 6 - 1);
   const longest = Math.max(6, ...items.map((x) => (x.detail || '-').length));
@@ -45,7 +45,7 @@ export function ServicesView({ report, filter, selected, detail, width, height }
   );
 }
 
-function ServiceDetail({ s, width, height }: { s: ServiceInfo; width: number; height: number }) {
+function ServiceDetail({ s, width, height , scroll }: { s: ServiceInfo; width: number; height: number ; scroll?: DetailScroll }) {
   const lines = [
     `${s.service}: ${s.stopped_at ? `stopped cleanly at ${new Date(s.stopped_at).toISOString()}` : s.status}${s.expected ? '' : ' (not in the registry)'}  (esc to go back)`,
     `pid ${s.pid ?? '-'}  host ${s.host ?? '-'}  mode ${s.mode ?? '-'}`,
@@ -55,5 +55,5 @@ function ServiceDetail({ s, width, height }: { s: ServiceInfo; width: number; he
     `standby: ${s.standby ? `${s.standby} (a second engine waits for this singleton's lease)` : '-'}`,
     `last error: ${s.last_error || '-'}`,
   ];
-  return <DetailLines lines={lines} width={width} height={height} />;
+  return <DetailLines lines={lines} width={width} height={height} scroll={scroll} />;
 }

@@ -1,6 +1,6 @@
 /** Streams: length, newest-entry age (stale marked), then each group: consumers, pending, lag, trend (Burrow); STARVING unmissable. */
 import { Box, Text } from 'ink';
-import { DetailLines } from './DetailLines.js';
+import { DetailLines, type DetailScroll } from './DetailLines.js';
 import type { ReactNode } from 'react';
 import type { Report, StreamInfo } from '../diagnose/read-model.js';
 import { age, cell, num, windowOf } from './format.js';
@@ -22,9 +22,9 @@ function TrendBadge({ t }: { t: GroupTrend | undefined }) {
 
 type Line = { key: string; streamIndex: number; node: (sel: boolean) => ReactNode };
 
-export function StreamsView({ report, filter, selected, detail, width, height }: ViewProps) {
+export function StreamsView({ report, filter, selected, detail, scroll, width, height }: ViewProps) {
   const streams = itemsOf('streams', report, filter);
-  if (detail && streams[selected]) return <StreamDetail s={streams[selected]} report={report} width={width} height={height} />;
+  if (detail && streams[selected]) return <StreamDetail s={streams[selected]} report={report} width={width} height={height} scroll={scroll} />;
   const nameW = Math.max(16, Math.min(40, width - 48));
   const lines: Line[] = [];
   streams.forEach((s, si) => {
@@ -76,7 +76,7 @@ export function StreamsView({ report, filter, selected, detail, width, height }:
   );
 }
 
-function StreamDetail({ s, report, width, height }: { s: StreamInfo; report: Report; width: number; height: number }) {
+function StreamDetail({ s, report, width, height , scroll }: { s: StreamInfo; report: Report; width: number; height: number ; scroll?: DetailScroll }) {
   const lines: string[] = [
     `${s.stream}  (${s.key})  esc to go back`,
     `length ${s.length}  newest ${age(s.age_s)} ago${s.stale ? ' STALE' : ''}  added ${s.entries_added ?? '-'}`,
@@ -89,5 +89,5 @@ function StreamDetail({ s, report, width, height }: { s: StreamInfo; report: Rep
     for (const c of g.consumer_details) lines.push(`  consumer ${c.name}: pending ${c.pending}, idle ${age(c.idle_ms / 1000)}`);
   }
   for (const f of report.findings.filter((f) => f.subject.includes(s.stream))) lines.push(`${f.severity.toUpperCase()} ${f.code}: ${f.message}`);
-  return <DetailLines lines={lines} width={width} height={height} />;
+  return <DetailLines lines={lines} width={width} height={height} scroll={scroll} />;
 }

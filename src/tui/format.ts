@@ -13,6 +13,34 @@ export function cut(s: string, w: number): string {
   return s.length > w ? (w === 1 ? '…' : s.slice(0, w - 1) + '…') : s;
 }
 
+/**
+ * Wraps one line to `width` columns (never cuts): breaks at the last space that fits,
+ * else mid-word; a continuation row keeps the line's leading indent (plus two spaces, so
+ * wrapped JSON stays readable). Always returns at least one row.
+ */
+export function wrapLine(s: string, width: number): string[] {
+  const w = Math.max(1, width);
+  if (s.length <= w) return [s];
+  const indent = ' '.repeat(Math.min(/^ */.exec(s)![0].length + 2, Math.floor(w / 2)));
+  const rows: string[] = [];
+  let rest = s;
+  let first = true;
+  while (rest.length > 0) {
+    const lead = first ? '' : indent;
+    const room = Math.max(1, w - lead.length);
+    if (rest.length <= room) {
+      rows.push(lead + rest);
+      break;
+    }
+    const space = rest.lastIndexOf(' ', room);
+    const at = space > room / 3 ? space : room;
+    rows.push(lead + rest.slice(0, at).trimEnd());
+    rest = rest.slice(at).replace(/^ +/, '');
+    first = false;
+  }
+  return rows;
+}
+
 export function num(n: number | null | undefined, digits = 0): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '-';
   if (Math.abs(n) >= 1e6) return (n / 1e6).toFixed(1) + 'M';

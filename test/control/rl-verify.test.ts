@@ -2,8 +2,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Names } from '../../src/contract/names.js';
 import type { StageRunner } from '../../src/engine/runtime/stage-runner.js';
 import { nextTrust, rlAgent } from '../../src/engine/stages/rl-agent.js';
-import { verifyEnsemble, verifySignals } from '../../src/engine/stages/verify-ensemble.js';
-import { closeAll, testNames, testRedis, waitFor } from '../helpers/redis.js';
+import { idAfter, verifyEnsemble, verifySignals } from '../../src/engine/stages/verify-ensemble.js';
+import { closeAll, metricSums, testNames, testRedis, waitFor } from '../helpers/redis.js';
 import { entries, runnerFor, stopAll, writePolicy } from '../exits/harness.js';
 
 const r = testRedis();
@@ -92,6 +92,30 @@ describe('verify_ensemble', () => {
     const judged = Array.from({ length: 30 }, () => row(JSON.stringify({ a: { vote: 'HOLD', score: 0 }, fallback: true, fallback_reason: 'models disagree' })));
     expect(verifySignals(judged, 1000).reasons).toContain('a: stuck on one answer (HOLD 0) for 30 signals');
   });
+  it('counts as input only the signals new since its last tick, not the window it re-reads', async () => {
+    const names = testNames();
+    for (let i = 0; i < 25; i++) await signal(names, `s${i}`, models({ a: [i % 2 ? 'BUY' : 'SELL', 0.5 + i / 100] }));
+    const run = runnerFor(verifyEnsemble({ everyMs: 50, graceMs: 0 }), names, r);
+    await run.start();
+    running.push(run);
+    // Many ticks pass over the same 25 signals: in stays 25.
+    await waitFor(async () => (await metricSums(r, names, 'verify_ensemble')).in === 25 || undefined, 5000, 'in = 25');
+    const hb0 = Number(await r.hget(names.service('verify_ensemble'), 'beat_at'));
+    await waitFor(async () => Number(await r.hget(names.service('verify_ensemble'), 'beat_at')) > hb0 + 500 || undefined, 5000, 'more ticks');
+    expect((await metricSums(r, names, 'verify_ensemble')).in).toBe(25);
+    for (let i = 25; i < 32; i++) await signal(names, `s${i}`, models({ a: [i % 2 ? 'BUY' : 'SELL', 0.5 + i / 100] }));
+    await waitFor(async () => (await metricSums(r, names, 'verify_ensemble')).in === 32 || undefined, 5000, 'in = 32');
+    const hb1 = Number(await r.hget(names.service('verify_ensemble'), 'beat_at'));
+    await waitFor(async () => Number(await r.hget(names.service('verify_ensemble'), 'beat_at')) > hb1 + 500 || undefined, 5000, 'more ticks');
+    expect((await metricSums(r, names, 'verify_ensemble')).in).toBe(32);
+  });
+
+  it('compares stream ids as numbers', () => {
+    expect(idAfter('10-0', '9-5')).toBe(true);
+    expect(idAfter('5-10', '5-9')).toBe(true);
+    expect(idAfter('5-9', '5-9')).toBe(false);
+  });
+
   it('reports the result in its heartbeat: degraded with reasons when no signals arrive', async () => {
     const names = testNames();
     const run = runnerFor(verifyEnsemble({ everyMs: 50, graceMs: 0 }), names, r);

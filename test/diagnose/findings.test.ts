@@ -1,6 +1,7 @@
 /** Pure rules: findings from hand-made snapshots (Redis 6.2 shapes included), name matching, thresholds. */
 import { describe, expect, it } from 'vitest';
-import { findingsOf } from '../../src/diagnose/findings.js';
+import { FILTER_REASON_LIST, findingsOf } from '../../src/diagnose/findings.js';
+import { readFileSync } from 'node:fs';
 import { buildReport } from '../../src/diagnose/report.js';
 import { closestStreams } from '../../src/diagnose/streams.js';
 import { DEFAULT_THRESHOLDS, resolveThresholds } from '../../src/diagnose/thresholds.js';
@@ -74,5 +75,27 @@ describe('findings (pure)', () => {
     expect(codes('HTTP 401 Unauthorized')).toContain('EXCHANGE_AUTH_FAILED');
     expect(codes('binance {"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}')).toContain('EXCHANGE_AUTH_FAILED');
     expect(codes('notional 401.5 < minNotional 500')).not.toContain('EXCHANGE_AUTH_FAILED');
+  });
+
+  it('docs/diagnostics.md lists every filter-by-design reason of the code in the STAGE_REJECTING row', () => {
+    const doc = readFileSync(new URL('../../docs/diagnostics.md', import.meta.url), 'utf8');
+    const row = doc.split('\n').find((l) => l.startsWith('| `STAGE_REJECTING` |'))!;
+    expect(row).toBeTruthy();
+    for (const r of FILTER_REASON_LIST) expect(row, r).toContain('`' + r + '`');
+  });
+
+  it('STAGE_FILTERING (info) says where the input went when filters by design take most of it; no STAGE_REJECTING', () => {
+    const reasons = [{ reason: 'position_open', count: 333 }, { reason: 'opposite_position', count: 221 }, { reason: 'cooldown', count: 30 }];
+    const st = { stage: 'autonomous_trader', in: 620, out: 36, rejected: 584, dead: 0, top_reasons: reasons, source: 'metrics' };
+    const f = findingsOf(snap({ stages: [st as never] }), DEFAULT_THRESHOLDS);
+    const x = f.find((y) => y.code === 'STAGE_FILTERING')!;
+    expect(x).toMatchObject({ severity: 'info', subject: 'autonomous_trader' });
+    expect(x.message).toContain('5.81% of its input');
+    expect(x.message).toContain('position_open 333, opposite_position 221, cooldown 30');
+    expect(x.evidence).toMatchObject({ in: 620, out: 36, filtered_by_design: 584, reasons: { position_open: 333, opposite_position: 221, cooldown: 30 } });
+    expect(f.some((y) => y.code === 'STAGE_REJECTING')).toBe(false);
+    // Mostly passed on: no finding.
+    const few = findingsOf(snap({ stages: [{ ...st, out: 580, rejected: 40, top_reasons: [{ reason: 'cooldown', count: 40 }] } as never] }), DEFAULT_THRESHOLDS);
+    expect(few.some((y) => y.code === 'STAGE_FILTERING')).toBe(false);
   });
 });

@@ -56,10 +56,12 @@ describe.runIf(existsSync('dist/cli.js'))('start checks', () => {
     const dead = `redis://127.0.0.1:${await freePort()}`;
     const cwd = mkdtempSync(join(tmpdir(), 'qt-console-'));
     try {
-      const demo = await run(['up', '--console', '--exchange', 'binance', '--demo', '--for', '5s'], { REDIS_URL: dead }, cwd);
+      // API keys given: without them qt up refuses before it gets this far (src/config/preconnect.ts).
+      const keys = { BINANCE_API_KEY: 'k', BINANCE_API_SECRET: 's' };
+      const demo = await run(['up', '--console', '--exchange', 'binance', '--demo', '--for', '5s'], { REDIS_URL: dead, ...keys }, cwd);
       expect(demo.code, demo.out).toBe(3);
       expect(demo.out).toContain('starts a private Redis only in PAPER mode: in DEMO mode');
-      const live = await run(['up', '--console', '--exchange', 'binance', '--live', '--for', '5s'], { REDIS_URL: dead, QT_LIVE_CONFIRM: 'I_UNDERSTAND_THIS_TRADES_REAL_MONEY' }, cwd);
+      const live = await run(['up', '--console', '--exchange', 'binance', '--live', '--for', '5s'], { REDIS_URL: dead, ...keys, QT_LIVE_CONFIRM: 'I_UNDERSTAND_THIS_TRADES_REAL_MONEY' }, cwd);
       expect(live.code, live.out).toBe(3);
       expect(live.out).toContain('in LIVE mode');
       expect(existsSync(join(cwd, '.qt', 'redis'))).toBe(false);

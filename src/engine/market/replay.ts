@@ -93,7 +93,7 @@ function candleFrom(file: string, where: string, row: unknown[]): ReplayCandle {
  */
 export function parseReplayText(text: string, file: string, symbol?: string): ReplaySeries {
   const sym = symbol ?? symbolFromFileName(file);
-  if (!sym) throw new UsageError(`replay file ${file}: cannot tell the symbol from the file name (name it like XRPUSDT-5m.json, or give --replay-symbol)`);
+  if (!sym) throw new UsageError(`replay file ${file}: cannot tell the symbol from the file name (name it like XRPUSDT-5m.json, or give --replay-symbol SYMBOL / QT_REPLAY_SYMBOL)`);
   const trimmed = text.trim();
   const candles: ReplayCandle[] = [];
   if (trimmed.startsWith('{')) fail(file, 'JSON', 'expected an array of [open_time, open, high, low, close, volume] rows, not an object');
@@ -352,6 +352,8 @@ export class ReplayPriceSource implements PriceSource {
 /** The replay settings a source needs (from `Config.replay` and the market tick). */
 export interface ReplayConfig {
   files: string[];
+  /** The symbol of each file, in order (QT_REPLAY_SYMBOL); absent: told by each file's name. */
+  symbols?: string[];
   speed: number;
   from?: number;
   to?: number;
@@ -364,7 +366,7 @@ export interface ReplayConfig {
  * @throws UsageError naming the file and row of the first problem, or two files of one symbol.
  */
 export function createReplaySource(c: ReplayConfig): ReplayPriceSource {
-  const series = c.files.map((f) => sliceSeries(loadReplayFile(f), c.from, c.to));
+  const series = c.files.map((f, i) => sliceSeries(loadReplayFile(f, c.symbols?.[i]), c.from, c.to));
   const seen = new Set<string>();
   for (const s of series) {
     if (seen.has(s.symbol)) throw new UsageError(`QT_REPLAY_FILE: two files for ${s.symbol} (one file per symbol)`);

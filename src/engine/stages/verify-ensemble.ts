@@ -75,8 +75,21 @@ export function verifySignals(rows: Record<string, string>[], now: number, o: Ve
   return { ok: uniq.length === 0, reasons: uniq, signals: rows.length, models: [...seen.keys()].sort(), warming };
 }
 
+/** True when stream entry id `a` is newer than `b` (ids are `ms-seq`; compared as numbers, not text). */
+export function idAfter(a: string, b: string): boolean {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am !== bm ? am > bm : as > bs;
+}
+
+/**
+ * The stage: each tick judges the newest `window` signals, but counts as input (`in`) only
+ * the signals it had not seen at the previous tick (it remembers the newest id read), so
+ * `in` is the signals evaluated, not the window re-read every tick.
+ */
 export function verifyEnsemble(o: VerifyOptions = {}): TickerStage {
   let startedAt = 0;
+  let lastId = '0-0';
   return {
     name: 'verify_ensemble',
     everyMs: o.everyMs ?? 30_000,
@@ -92,7 +105,9 @@ export function verifyEnsemble(o: VerifyOptions = {}): TickerStage {
       if (r.ok && r.models.length === 0) ctx.setStatus('running', `models warming up: the newest ${r.signals} signals came from the fallback`);
       else if (r.ok) ctx.setStatus('running', `${r.models.length} model(s) producing over ${r.signals - (r.warming ?? 0)} signals: ${r.models.join(', ')}`);
       else ctx.setStatus('degraded', r.reasons.join('; ').slice(0, 480));
-      return { in: r.signals };
+      const fresh = rows.filter(([id]) => idAfter(id, lastId)).length;
+      if (rows.length) lastId = rows[0]![0];
+      return { in: fresh };
     },
   };
 }
