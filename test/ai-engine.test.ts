@@ -204,7 +204,7 @@ describe('ai_engine stage', () => {
   it('with the default clock (tick 1 s, signals every 5 s) a signal at min confidence appears', async () => {
     const { entries } = await runPipeline({}, 90_000);
     expect(entries.length).toBeGreaterThan(0);
-  }, 120_000);
+  });
 
   it('continues from the candles kept in Redis after a restart instead of warming up again', async () => {
     const prefix = uniquePrefix('air');

@@ -114,7 +114,7 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     expect(key.unknown_at).toBeTruthy();
     await expectConsistent(g);
     expect(g.fake.positions.get('BTCUSDT')?.qty).toBe(0.002);
-  }, 40_000);
+  });
 
   it('1b. an unknown outcome that really never reached the exchange is sent again only after "does not exist" for the whole window', async () => {
     const g = await rig({ QT_ORDER_LOOKUP_MS: '1500' });
@@ -128,7 +128,7 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     expect(Number(key.absent_lookups)).toBeGreaterThanOrEqual(2);
     expect(ordersOf(g, cid)).toHaveLength(1);
     await expectConsistent(g);
-  }, 40_000);
+  });
 
   for (const [status, code, msg] of [
     [500, -1006, 'An unexpected response was received from the message bus. Execution status unknown.'],
@@ -144,7 +144,7 @@ describe('Binance conformance through ccxt (issue 16)', () => {
       expect(ordersOf(g, cid)).toHaveLength(1);
       expect(await g.r.hget(g.config.names.order(cid), 'sends')).toBe('1');
       await expectConsistent(g);
-    }, 30_000);
+    });
   }
 
   it('2b. -1008 server busy is retried (not executed, nothing to look up) and fills once', async () => {
@@ -158,7 +158,7 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     expect(key.unknown_at).toBeUndefined();
     expect(ordersOf(g, cid)).toHaveLength(1);
     await expectConsistent(g);
-  }, 30_000);
+  });
 
   it('3. a PARTIALLY_FILLED reply is not final: polled until FILLED, the cumulative quantity booked', async () => {
     const g = await rig();
@@ -170,7 +170,7 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     expect(await g.r.hget(g.config.names.order(cid), 'status')).toBe('FILLED');
     expect(await g.r.hget(g.config.names.position('SOLUSDT'), 'qty')).toBe('236.26');
     await expectConsistent(g);
-  }, 30_000);
+  });
 
   it('3b. EXPIRED_IN_MATCH with part executed is final: that part is booked, nothing more awaited', async () => {
     const g = await rig();
@@ -183,7 +183,7 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     expect(await g.r.hget(g.config.names.position('BTCUSDT'), 'qty')).toBe('0.001');
     expect(ordersOf(g, cid)).toHaveLength(1);
     await expectConsistent(g);
-  }, 30_000);
+  });
 
   it('4. a 418 ban stops all traffic until it ends, shared through Redis; no plan spends its delivery budget', async () => {
     // QT_MAX_DELIVERIES 2: without the hold, a 3 s ban with a 0.5 s reclaim would dead-letter every plan.
@@ -214,7 +214,7 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     for (const p of plans) expect(ordersOf(g, clientOrderIdFor(p.plan_id))).toHaveLength(1);
     await expectConsistent(g);
     await second.stop();
-  }, 60_000);
+  });
 
   it('4b. a 429 Retry-After is honoured; X-MBX-USED-WEIGHT-1M is kept in the shared limits hash', async () => {
     const g = await rig();
@@ -232,7 +232,7 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     expect(Number(limits.used_weight_1m)).toBeLessThanOrEqual(g.fake.faults.usedWeight);
     expect(ordersOf(g, cid)).toHaveLength(1);
     await expectConsistent(g);
-  }, 30_000);
+  });
 
   it('5. a clock 8 s ahead: the offset is measured at start, orders are signed with it; a later jump (-1021) is measured again and retried; CLOCK_SKEW', async () => {
     const g = await rig({}, { before: (f) => (f.faults.serverClockOffsetMs = -8000) });
@@ -255,7 +255,7 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     const report = buildReport(await collectSnapshot(g.r, names, { windowMs: 600_000 }));
     expect(report.findings.find((f) => f.code === 'CLOCK_SKEW')).toMatchObject({ severity: 'crit', evidence: { clock_offset_ms: off2 } });
     await expectConsistent(g);
-  }, 40_000);
+  });
 
   it('6. -2022 on a reduce-only close of a position the exchange does not have: resynced at once, shown as drift, not re-exited', async () => {
     const g = await rig({}, { stages: ['intent_bridge', 'apply_layer', 'intent_executor'] });
@@ -284,7 +284,7 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     const drift = report.findings.find((f) => f.code === 'POSITION_DRIFT' && f.subject === 'positions:resync');
     expect(drift?.message).toMatch(/BTCUSDT engine LONG 0.001 → exchange flat/);
     await expectConsistent(g);
-  }, 40_000);
+  });
 
   it('7. a protective stop on the exchange (Algo Order API) fires on the mark while no exit stage runs: a normal order with a new id closes the position, and the engine learns it from the exchange (engine = exchange)', async () => {
     const g = await rig({ QT_RECONCILE_POLICY: 'adopt', QT_RECONCILE_MS: '500' }, { stages: ['intent_executor', 'reconciler'] });
@@ -308,7 +308,7 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     await waitFor(async () => (await g.r.exists(g.config.names.position('BTCUSDT'))) === 0, 10_000, 'engine position forgotten');
     await expectConsistent(g);
     expect(await ex.fetchOpenConditionalOrders('BTCUSDT')).toEqual([]);
-  }, 40_000);
+  });
 
   it('7b. the executor itself rests the plan\'s stop through the Algo Order API after the fill; when the mark crosses it the reconciler books the close at the fill\'s actualPrice (engine = exchange)', async () => {
     const g = await rig({ QT_RECONCILE_POLICY: 'adopt', QT_RECONCILE_MS: '500' }, { stages: ['intent_executor', 'reconciler'] });
@@ -328,7 +328,7 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     const entry = Number((await resultOf(g, p)).avg_price);
     const booked = Number((await g.r.hget(g.config.names.ledger('BTCUSDT'), 'realized_pnl')) ?? 0) - before;
     expect(booked).toBeCloseTo((Number(fired.actualPrice) - entry) * 0.003, 6);
-  }, 40_000);
+  });
 
   it('QT_BINANCE_BASE_URL: every fapi request went to that host (paths unchanged) and the heartbeats name it', async () => {
     const g = await rig();
@@ -341,5 +341,5 @@ describe('Binance conformance through ccxt (issue 16)', () => {
     await waitFor(async () => (await g.r.hget(g.config.names.service('intent_executor'), 'exchange_host')) === host, 5000, 'exchange_host in the heartbeat');
     const report = buildReport(await collectSnapshot(g.r, g.config.names, { windowMs: 600_000 }));
     expect(report.exchange?.host).toBe(host);
-  }, 30_000);
+  });
 });

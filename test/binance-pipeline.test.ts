@@ -95,5 +95,5 @@ describe('pipeline on Binance (fake) through ccxt', () => {
       await exchange.stop();
       await fake.close();
     }
-  }, 90_000);
+  });
 });

@@ -180,5 +180,5 @@ describe('a real Prometheus scraping qt up and prometheus-redis-exporter', () =>
     for (const q of ['max by (service) (qt_service_up)', 'max(qt_positions_limit)', 'min(qt_redis_up)', 'max by (stream, group) (qt_group_pending)']) {
       expect((await query(q)).length, q).toBeGreaterThan(0);
     }
-  }, 300_000);
+  });
 });

@@ -98,5 +98,5 @@ describe('ENGINE_CONTENDED', () => {
     const j = JSON.parse(out.stdout) as { leases: unknown[]; findings: Finding[] };
     expect(j.leases).toEqual([expect.objectContaining({ stage: 'market', holder: 'h1:100' })]);
     expect(j.findings.some((f) => f.code === 'ENGINE_CONTENDED' && f.severity === 'crit')).toBe(true);
-  }, 60_000);
+  });
 });

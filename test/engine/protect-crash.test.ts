@@ -114,7 +114,7 @@ describe.runIf(existsSync('dist/cli.js'))('protective stops across SIGKILL (real
     expect(text).toMatch(/^SYMBOL\s+TYPE\s+SIDE\s+STOP\s+CLOSE_POS\s+AGE/);
     expect(text.trim().split('\n')).toHaveLength(2);
     await procs.killAll('SIGTERM');
-  }, 120_000);
+  });
 
   it('trading stages killed, price crosses the stop: `qt up --stages market` alone closes the position; the reconciler books it on restart', async () => {
     const r = testRedis();
@@ -166,7 +166,7 @@ describe.runIf(existsSync('dist/cli.js'))('protective stops across SIGKILL (real
     expect((await entries(r, names.stream('execution.result'))).filter((e) => e.plan_id === rec.client_algo_id)).toHaveLength(1);
     expect(await openStops(r, names)).toHaveLength(0);
     await procs.killAll('SIGTERM');
-  }, 120_000);
+  });
 
   it('harvest_brain SIGKILLed in the middle of a cancel/replace: the next harvest_brain ends with exactly one stop per position', async () => {
     const r = testRedis();
@@ -238,6 +238,6 @@ describe.runIf(existsSync('dist/cli.js'))('protective stops across SIGKILL (real
     const gaps = await Promise.all(syms.map(async (s) => Number(await r.hget(names.protect(s), 'gap_ms'))));
     console.log(`[protect-move] longest cancel→place gap per position (ms): ${gaps.join(', ')}`);
     await procs.killAll('SIGTERM');
-  }, 120_000);
+  });
 });
 

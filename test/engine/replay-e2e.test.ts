@@ -92,5 +92,5 @@ describe('replay of real candles through the whole pipeline', () => {
     const diag = buildReport(await collectSnapshot(r, names, { windowMs: 600_000 }));
     expect(diag.replay).toMatchObject({ symbols: ['XRPUSDT'], trades: report.trades, signals: report.signals, finished: true });
     expect(new Renderer(false).pipeline(diag)).toMatch(/replay XRPUSDT 2021-11-16T04:00:00\.000Z → .* ×\d+ seed 1\n {2}signals \d+ · trades \d+ · win rate/);
-  }, 180_000);
+  });
 });

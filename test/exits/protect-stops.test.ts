@@ -236,7 +236,7 @@ describe('protective stop lifecycle on the paper pipeline', () => {
     expect(close.reason).toContain('the resting stop did not fire');
     await waitFor(async () => (await r.exists(names.position('BTCUSDT'))) === 0, 10000, 'closed');
     await waitFor(async () => (await exchange.fetchOpenConditionalOrders()).length === 0, 10000, 'its stop cancelled');
-  }, 30_000);
+  });
 
   it('without a reconciler, harvest_brain books a stop that fired once its crossing outlives STOP_FALLBACK_MS, and sends no close of its own', async () => {
     const { names, exchange, rec } = await opened();
@@ -249,7 +249,7 @@ describe('protective stop lifecycle on the paper pipeline', () => {
     expect(await r.exists(names.protect('BTCUSDT'))).toBe(0);
     expect((await entries(r, names, 'trade.intent')).filter((e) => e.intent_type === 'HARVEST')).toEqual([]);
     expect(Number(await r.hget(names.ledger('BTCUSDT'), 'realized_pnl'))).toBeLessThan(0);
-  }, 30_000);
+  });
 
   it('a stop that fires while being moved is booked from the fired one, and the new one is cancelled', async () => {
     const { names, exchange, rec } = await opened();

@@ -62,5 +62,5 @@ describe.runIf(existsSync('dist/cli.js'))('a fresh start', () => {
     }
     expect(samples).toBeGreaterThan(1);
     expect(seen).toEqual([]);
-  }, 180_000);
+  });
 });

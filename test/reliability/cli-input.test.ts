@@ -78,5 +78,5 @@ describe.runIf(existsSync('dist/cli.js'))('bad CLI input and env files', () => {
       }),
       { numRuns: 25 },
     );
-  }, 600_000);
+  });
 });

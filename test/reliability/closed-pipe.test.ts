@@ -56,7 +56,7 @@ describe.runIf(existsSync('dist/cli.js'))('a closed stdout/stderr pipe (real pro
     const x = await waitFor(() => Promise.race([e.exit, new Promise<undefined>((r2) => setTimeout(r2, 50))]), 60_000, 'exit after SIGTERM');
     expect(x).toEqual({ code: 0, signal: null });
     for (const s of STAGES.split(',')) expect(await r.hget(names.service(s), 'status'), s).toBe('stopping');
-  }, 120_000);
+  });
 
   it('with its log pipe closed, still stops at the end of --for', async () => {
     const prefix = uniquePrefix('epipe');
@@ -67,5 +67,5 @@ describe.runIf(existsSync('dist/cli.js'))('a closed stdout/stderr pipe (real pro
     const x = await waitFor(() => Promise.race([e.exit, new Promise<undefined>((r2) => setTimeout(r2, 50))]), 60_000, 'exit after --for');
     expect(x).toEqual({ code: 0, signal: null });
     for (const s of STAGES.split(',')) expect(await r.hget(names.service(s), 'status'), s).toBe('stopping');
-  }, 120_000);
+  });
 });

@@ -94,5 +94,5 @@ describe.runIf(existsSync('dist/cli.js'))('Redis SIGKILLed and restarted from it
     }
     expect(drift).toEqual([]);
     expect(acc.executed).toBeGreaterThan(sent * 0.5);
-  }, 600_000);
+  });
 });

@@ -191,5 +191,5 @@ describe.runIf(existsSync('dist/cli.js'))('Redis Sentinel: the primary SIGKILLed
     expect(h.out).not.toMatch(/cannot reach/);
     const report = JSON.parse(h.out) as Record<string, unknown>;
     expect(JSON.stringify(report)).toMatch(/sentinel/);
-  }, 600_000);
+  });
 });

@@ -99,7 +99,7 @@ describe.runIf(existsSync('dist/cli.js'))('stale entries and first starts, with 
     expect(Number(f!.evidence.oldest_age_ms)).toBeGreaterThanOrEqual(3 * 24 * HOUR);
     expect(report.stages.find((s) => s.stage === 'intent_bridge')?.expired?.count).toBe(2);
     await procs.kill(engine, 'SIGTERM');
-  }, 240000);
+  });
 
   it('one process per stage, the producer first: intents written before any consumer ever started are all planned or rejected', async () => {
     const r = testRedis();
@@ -142,5 +142,5 @@ describe.runIf(existsSync('dist/cli.js'))('stale entries and first starts, with 
     expect(acc.executed + acc.notExecuted + acc.rejectedBeforeExecutor + acc.dead).toBe(5 + SYMBOLS.length);
     expect(acc.executed).toBeGreaterThanOrEqual(5);
     await procs.killAll('SIGTERM');
-  }, 240000);
+  });
 });

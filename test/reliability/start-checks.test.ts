@@ -41,7 +41,7 @@ describe.runIf(existsSync('dist/cli.js'))('start checks', () => {
     }
     const r = testRedis();
     expect(await r.keys(`${prefix}:*`)).toEqual([]);
-  }, 120_000);
+  });
 
   it('--for 0s is refused with a clear message instead of running forever', async () => {
     for (const v of ['0s', '0', '0ms']) {
@@ -50,7 +50,7 @@ describe.runIf(existsSync('dist/cli.js'))('start checks', () => {
       expect(r.out.trim().split('\n')).toHaveLength(1);
       expect(r.out).toContain('--for: expected a duration longer than 0');
     }
-  }, 60_000);
+  });
 
   it('qt up --console never starts a private Redis for a DEMO or LIVE engine, and says why', async () => {
     const dead = `redis://127.0.0.1:${await freePort()}`;
@@ -68,7 +68,7 @@ describe.runIf(existsSync('dist/cli.js'))('start checks', () => {
     } finally {
       rmSync(cwd, { recursive: true, force: true });
     }
-  }, 60_000);
+  });
 
   it('in PAPER mode a private Redis is allowed and announced loudly', () => {
     expect(privateRedisRefusal('redis://127.0.0.1:6379', 'PAPER')).toBeNull();

@@ -71,7 +71,7 @@ describe.runIf(existsSync('dist/cli.js'))('singleton leases (real processes)', (
     expect((await b.exit).code).toBe(0);
     expect(b.find('stopped')).toBeTruthy();
     expect(await r.exists(names.lease('market'), names.lease('ai_engine'))).toBe(0);
-  }, 180_000);
+  });
 
   it('a holder paused past its lease (SIGSTOP) commits no tick after it resumes, and takes over again when the other stops', async () => {
     const r = testRedis();
@@ -102,5 +102,5 @@ describe.runIf(existsSync('dist/cli.js'))('singleton leases (real processes)', (
     await waitFor(() => a.lines.slice(handover).some((l) => l.msg === 'lease acquired: this engine runs the stage now (was standby)' && l.stage === 'market'), 60_000, 'A takes the lease back');
     await waitFor(() => a.ticks('market').some((t) => Number(t.started_at) > stoppedAt), 60_000, 'A ticks again');
     expect(await r.get(names.lease('market'))).toBe(a.id);
-  }, 180_000);
+  });
 });

@@ -149,7 +149,7 @@ describe.runIf(existsSync('dist/cli.js'))('security', () => {
     expect(all.length).toBeGreaterThan(1000);
     expect(all).toContain('***'); // config show masks, rather than omits
     mustNotContain(all, 'the run');
-  }, 600_000);
+  });
 
   it('refuses live trading without both --live and QT_LIVE_CONFIRM', async () => {
     const base = { REDIS_URL: 'redis://127.0.0.1:1', BINANCE_API_KEY: API_KEY, BINANCE_API_SECRET: API_SECRET };
@@ -197,5 +197,5 @@ describe.runIf(existsSync('dist/cli.js'))('security', () => {
     const plain = await qt(['health', '--prefix', prefix], { REDIS_URL: `redis://:${PASSWORD}@127.0.0.1:${port}` });
     expect(plain.code).toBe(3);
     mustNotContain(plain.stdout + plain.stderr, 'plain-to-TLS output');
-  }, 600_000);
+  });
 });

@@ -93,7 +93,7 @@ describe.skipIf(!hasTmux)('qt tui under tmux', () => {
     s = await screen('wide', (s) => !s.includes('reconnecting') && /ai_engine\s+running/.test(s), 'recovery');
     tmux('send-keys', '-t', 'wide', 'q');
     await screen('wide', (s) => s.includes('QT_EXITED 0'), 'the console exits 0');
-  }, 90_000);
+  });
 
   it('shows Redis down as reconnecting, keeping the last data, then recovers', async () => {
     tmux('new-session', '-d', '-s', 'down', '-x', '100', '-y', '30', cliCommand(server.url));
@@ -108,7 +108,7 @@ describe.skipIf(!hasTmux)('qt tui under tmux', () => {
     await screen('down', (s) => !s.includes('reconnecting') && s.includes('PAPER'), 'recovery');
     tmux('send-keys', '-t', 'down', 'q');
     await screen('down', (s) => s.includes('QT_EXITED 0'), 'the console exits 0');
-  }, 90_000);
+  });
 
   it('fits 80×24 and survives a resize from 120×40', async () => {
     tmux('new-session', '-d', '-s', 'narrow', '-x', '80', '-y', '24', cliCommand(server.url));
@@ -126,5 +126,5 @@ describe.skipIf(!hasTmux)('qt tui under tmux', () => {
     expect(s.split('\n').filter((l) => l.includes('1 Pipeline')).length).toBe(1);
     tmux('send-keys', '-t', 'narrow', 'q');
     await screen('narrow', (s) => s.includes('QT_EXITED 0'), 'the console exits 0');
-  }, 90_000);
+  });
 });
