@@ -88,6 +88,32 @@ describe('reconciler against the paper exchange', () => {
     await waitFor(async () => (await svc(names)).status === 'running', 5000, 'in sync');
   });
 
+  it('adopt: a fill committed between the exchange read and the engine read is not reconciled away (drift must be seen twice)', async () => {
+    const names = testNames();
+    await setPrice(r, names, 'ETHUSDT', 3000);
+    const exchange = new PaperExchange({ redis: r, names, balance: 100000, slippageBps: 0, takerFee: 0 });
+    await exchange.start();
+    // The first read of the exchange happens just before an order fills: it sees no position; by the
+    // time the engine's positions are read, the executor has committed the fill (paper and engine).
+    let reads = 0;
+    const racing = Object.create(exchange) as PaperExchange;
+    racing.fetchPositions = async () => {
+      const before = await exchange.fetchPositions();
+      if (reads++ === 0) {
+        await paperHolds(names, 'ETHUSDT', 'LONG', 0.5, 3000);
+        await r.hset(names.position('ETHUSDT'), { symbol: 'ETHUSDT', side: 'LONG', qty: '0.5', entry_price: '3000', leverage: '5', sl_price: '2900', tp_price: '0', initial_risk_usd: '50', opened_at: '7', plan_id: 'pl-real' });
+      }
+      return before;
+    };
+    const stage = counted(reconciler({ exchange: racing, policy: 'adopt', everyMs: 50 }));
+    const run = runnerFor(stage, names, r);
+    await run.start();
+    running.push(run);
+    await waitFor(() => stage.ticks >= 5, 5000, 'five polls');
+    expect(await r.hgetall(names.position('ETHUSDT'))).toMatchObject({ qty: '0.5', plan_id: 'pl-real', sl_price: '2900', opened_at: '7' });
+    await waitFor(async () => (await svc(names)).status === 'running', 5000, 'in sync');
+  });
+
   it('close: closes a position the engine does not know through the pipeline with a RECONCILE intent', async () => {
     const names = testNames();
     await writePolicy(r, names);

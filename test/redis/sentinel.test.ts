@@ -25,7 +25,9 @@ const problems = (env: Record<string, string>): string[] => {
     loadConfig({ env });
   } catch (e) {
     expect(e).toBeInstanceOf(UsageError);
-    return (e as UsageError).lines;
+    // configError: the first problem is the message (one line), the rest follow as lines
+    const u = e as UsageError;
+    return [u.message.replace(/ \(and \d+ more problems?:\)$/, ''), ...u.lines];
   }
   return [];
 };

@@ -40,10 +40,30 @@ export interface ReconcilerOptions {
   streamMaxLen?: number;
 }
 
+/**
+ * The engine position a reconcile action was decided on must still be there when it is
+ * written: KEYS[1] the position hash, ARGV[1] its qty then (0: none), ARGV[2] its side then,
+ * ARGV[3] 'del' or 'set', ARGV[4..] field/value pairs for 'set'. Returns 1 when applied, 0 when
+ * the position changed since (an executor commit in between: decided again next poll).
+ */
+const RECONCILE_CAS = `
+local q = tonumber(redis.call('HGET', KEYS[1], 'qty') or '0') or 0
+local s = redis.call('HGET', KEYS[1], 'side') or ''
+if q ~= tonumber(ARGV[1]) or (q > 0 and s ~= ARGV[2]) then return 0 end
+if ARGV[3] == 'del' then redis.call('DEL', KEYS[1]) else redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+return 1`;
+
 export function reconciler(o: ReconcilerOptions): TickerStage {
   let nextAttempt = 0;
   let failures = 0;
   const closing = new Map<string, number>();
+  /**
+   * Drift seen by the previous poll, per symbol (its kind, the engine's and the exchange's side
+   * and quantity). A drift is acted on only when the next poll sees the same: an order between
+   * the exchange read and the engine read (filled on the exchange, its commit not yet in Redis,
+   * or the other way round) shows as drift for one poll and must not be "reconciled" away.
+   */
+  let seen = new Map<string, string>();
   return {
     name: 'reconciler',
     everyMs: o.everyMs,
@@ -106,16 +126,26 @@ export function reconciler(o: ReconcilerOptions): TickerStage {
       const tolerance = (s: string) => Math.max(qtyRulesOf(o.exchange!.rules(s)).step / 2, 1e-9);
       const drift = findDrift([...open.values()].map((p) => p.position), positions, tolerance);
       const ex = new Map(positions.map((p) => [p.symbol, p]));
-      for (const a of planReconcile(drift, o.policy)) {
+      const sig = (d: (typeof drift)[number]) => `${d.kind}|${d.engine?.side ?? ''} ${d.engine?.qty ?? 0}|${d.exchange?.side ?? ''} ${d.exchange?.qty ?? 0}`;
+      const confirmed = drift.filter((d) => seen.get(d.symbol) === sig(d));
+      seen = new Map(drift.map((d) => [d.symbol, sig(d)]));
+      const engineThen = (sym: string): [string, string] => {
+        const p = open.get(sym)?.position;
+        return p && p.qty > 0 ? [formatNumber(p.qty), p.side] : ['0', ''];
+      };
+      for (const a of planReconcile(confirmed, o.policy)) {
         if (a.kind === 'forget') {
-          state.push((tx) => void tx.del(names.position(a.symbol)));
+          const [q, sd] = engineThen(a.symbol);
+          state.push((tx) => void tx.eval(RECONCILE_CAS, 1, names.position(a.symbol), q, sd, 'del'));
         } else if (a.kind === 'adopt') {
           const x = ex.get(a.symbol)!;
-          state.push((tx) => void tx.hset(names.position(a.symbol), {
+          const [q, sd] = engineThen(a.symbol);
+          const fields: Record<string, string> = {
             symbol: a.symbol, side: x.side, qty: formatNumber(Math.abs(x.qty)), entry_price: formatNumber(x.entryPrice),
             leverage: formatNumber(x.leverage), updated_at: String(now),
             ...(open.has(a.symbol) && open.get(a.symbol)!.position.side === x.side ? {} : { opened_at: String(now), plan_id: 'reconcile', sl_price: '0', tp_price: '0', initial_risk_usd: '0' }),
-          }));
+          };
+          state.push((tx) => void tx.eval(RECONCILE_CAS, 1, names.position(a.symbol), q, sd, 'set', ...Object.entries(fields).flat()));
         } else {
           if (now - (closing.get(a.symbol) ?? 0) < (o.closeCooldownMs ?? Math.max(3 * o.everyMs, 30_000))) continue;
           closing.set(a.symbol, now);
@@ -128,7 +158,8 @@ export function reconciler(o: ReconcilerOptions): TickerStage {
         }
       }
       if (drift.length) {
-        ctx.setStatus('degraded', `drift (${o.policy}): ${drift.map(describeDrift).join('; ')}`.slice(0, 480));
+        const waiting = drift.length - confirmed.length;
+        ctx.setStatus('degraded', `drift (${o.policy}${waiting ? `; ${waiting} seen once, acted on if the next poll sees it too` : ''}): ${drift.map(describeDrift).join('; ')}`.slice(0, 480));
         ctx.log.warn('position drift', { policy: o.policy, drift: drift.map(describeDrift) });
       } else ctx.setStatus('running', `in sync: ${positions.length} exchange position(s)`);
       return { outputs, state, in: positions.length, out: outputs.length };
