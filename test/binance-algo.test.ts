@@ -4,7 +4,7 @@
  * server (test/helpers/fake-binance-algo.ts, each behaviour naming its Binance source).
  * docs/binance.md, "Protective stops on the exchange", lists these cases.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -16,7 +16,9 @@ import { createClient, type BinanceUsdm } from '../src/engine/exchange/binance/c
 import { mapBinanceError } from '../src/engine/exchange/binance/errors.js';
 import { ExchangeError, type ConditionalOrderRequest, type Exchange } from '../src/engine/exchange/types.js';
 import { startFakeBinance, type FakeBinance } from './helpers/fake-binance.js';
-import { waitFor } from './helpers/redis.js';
+import { closeAll, testNames, testRedis, waitFor } from './helpers/redis.js';
+import { ensureStop, readProtect, type StopExchange } from '../src/engine/protect/stops.js';
+import type { PositionState } from '../src/contract/state.js';
 
 let fake: FakeBinance;
 let ex: Required<Pick<Exchange, 'placeConditionalOrder' | 'cancelConditionalOrder' | 'fetchConditionalOrder' | 'fetchOpenConditionalOrders'>> & Exchange;
@@ -57,6 +59,7 @@ beforeEach(async () => {
   await e.start();
   ex = e as typeof ex;
 });
+afterAll(closeAll);
 afterEach(async () => {
   await ex.stop();
   await fake.close();
@@ -115,6 +118,12 @@ describe('ccxt and the Algo Order API (installed ccxt)', () => {
     expect(mapBinanceError(e1, { op: 'algoOrder' }).code).toBe(-4137);
     const e2 = await c.fapiPrivatePostAlgoOrder({ ...base, reduceOnly: 'true' }).then(() => undefined, (x: unknown) => x);
     expect(mapBinanceError(e2, { op: 'algoOrder' }).code).toBe(-1106);
+    // without closePosition: a quantity needs reduceOnly=true here (what the engine sends) and MARKET_LOT_SIZE's step
+    const { closePosition: _cp, ...noClose } = base;
+    const e3 = await c.fapiPrivatePostAlgoOrder({ ...noClose, quantity: '0.002' }).then(() => undefined, (x: unknown) => x);
+    expect(mapBinanceError(e3, { op: 'algoOrder' }).code).toBe(-1116);
+    const e4 = await c.fapiPrivatePostAlgoOrder({ ...noClose, quantity: '0.0015', reduceOnly: 'true' }).then(() => undefined, (x: unknown) => x);
+    expect([-4023, -1111]).toContain(mapBinanceError(e4, { op: 'algoOrder' }).code);
     expect(fake.algo.algoOrders).toHaveLength(0);
   });
 });
@@ -203,6 +212,63 @@ describe('binance adapter: protective conditional orders', () => {
     expect(e.code).toBe(-4130);
     await ex.placeConditionalOrder(stop({ type: 'TAKE_PROFIT_MARKET', stopPrice: 110000, clientAlgoId: 'qtp-take-profit-1' }));
     expect(await ex.fetchOpenConditionalOrders('BTCUSDT')).toHaveLength(2);
+  });
+
+  it('a reduce-only stop with a quantity rests beside a closePosition one (-4130 is about closePosition); fired, it closes min(quantity, position); a hand-placed reduce-only one is not listed', async () => {
+    await open('BUY', 0.002);
+    const cp = await ex.placeConditionalOrder(stop({ stopPrice: 95000 }));
+    const q = await ex.placeConditionalOrder(stop({ stopPrice: 96000, quantity: 0.005 }));
+    expect(q).toMatchObject({ closePosition: false, quantity: 0.005, status: 'NEW' });
+    const sent = fake.calls.filter((c) => c.method === 'POST' && c.path === '/fapi/v1/algoOrder').at(-1)!.params;
+    expect(sent).toMatchObject({ quantity: '0.005', reduceOnly: 'true' });
+    expect(sent.closePosition).toBeUndefined();
+    expect(fake.algo.place({ algoType: 'CONDITIONAL', symbol: 'BTCUSDT', side: 'SELL', type: 'STOP_MARKET', triggerPrice: '90000', quantity: '0.001', reduceOnly: 'true', workingType: 'MARK_PRICE', clientAlgoId: 'web_by_hand' }).status).toBe(200);
+    expect((await ex.fetchOpenConditionalOrders('BTCUSDT')).map((o) => o.clientAlgoId)).toEqual([cp.clientAlgoId, q.clientAlgoId]);
+    // off the MARKET_LOT_SIZE step: refused before sending (the server would answer -4023 too)
+    expect((await failure(ex.placeConditionalOrder(stop({ stopPrice: 96500, quantity: 0.0025 })))).code).not.toBe(-4130);
+    fake.setPrice('BTCUSDT', 95900, { mark: 95900 });
+    const after = await ex.fetchConditionalOrder('BTCUSDT', q.clientAlgoId);
+    expect(after).toMatchObject({ status: 'FINISHED' });
+    const normal = fake.orders.find((o) => String(o.orderId) === after!.triggeredOrderId)!;
+    expect(normal).toMatchObject({ status: 'FILLED', side: 'SELL', reduceOnly: true, executedQty: '0.002', closePosition: false });
+    expect(fake.positions.size).toBe(0);
+  });
+
+  it('ensureStop moves a stop through the adapter without a gap: ≥ 1 stop rests at every call, exactly one after; the form alternates and no -4130 is met', async () => {
+    await open('BUY', 0.003);
+    const r = testRedis();
+    const names = testNames();
+    const openedAt = Date.now();
+    await r.hset(names.position('BTCUSDT'), { symbol: 'BTCUSDT', side: 'LONG', qty: '0.003', entry_price: '100000', opened_at: String(openedAt), updated_at: String(openedAt) });
+    const pos: PositionState = { symbol: 'BTCUSDT', side: 'LONG', qty: 0.003, entry_price: 100000, leverage: 5, sl_price: 95000, tp_price: 0, initial_risk_usd: 15, opened_at: openedAt, updated_at: openedAt, plan_id: 'p' };
+    const seen: { op: string; open: number }[] = [];
+    const resting = () => fake.algo.algoOrders.filter((o) => o.symbol === 'BTCUSDT' && o.algoStatus === 'NEW').length;
+    const x: StopExchange = {
+      name: ex.name, rules: (s) => ex.rules(s),
+      fetchConditionalOrder: (s, c) => ex.fetchConditionalOrder(s, c),
+      fetchOpenConditionalOrders: (s) => ex.fetchOpenConditionalOrders(s),
+      placeConditionalOrder: async (req) => {
+        try { return await ex.placeConditionalOrder(req); } finally { seen.push({ op: 'place', open: resting() }); }
+      },
+      cancelConditionalOrder: async (s, c) => {
+        seen.push({ op: 'before-cancel', open: resting() });
+        const out = await ex.cancelConditionalOrder(s, c);
+        seen.push({ op: 'after-cancel', open: resting() });
+        return out;
+      },
+    };
+    const d = { redis: r, names, exchange: x, now: Date.now, log: { info() {}, warn() {}, debug() {} } };
+    expect(await ensureStop(d, 'BTCUSDT', pos, 95000, { mode: 'all' })).toBe('placed');
+    for (const [i, level] of [96000, 97000, 98000].entries()) {
+      seen.length = 0;
+      expect(await ensureStop(d, 'BTCUSDT', pos, level, { mode: 'all' })).toBe('moved');
+      expect(seen).toEqual([{ op: 'place', open: 2 }, { op: 'before-cancel', open: 2 }, { op: 'after-cancel', open: 1 }]);
+      const rec = readProtect('BTCUSDT', await r.hgetall(names.protect('BTCUSDT')))!;
+      expect(rec).toMatchObject({ status: 'ACTIVE', stop_price: level, gap_ms: 0, quantity: i % 2 === 0 ? 0.003 : 0 });
+      const open = await ex.fetchOpenConditionalOrders('BTCUSDT');
+      expect(open.map((o) => [o.clientAlgoId, o.stopPrice, o.closePosition])).toEqual([[rec.client_algo_id, level, i % 2 === 1]]);
+    }
+    expect(fake.calls.filter((c) => c.path === '/fapi/v1/algoOrder' && c.method === 'POST').map((c) => c.status)).toEqual([200, 200, 200, 200]);
   });
 
   it('a reply lost after acceptance is an unknown outcome; the lookup by clientAlgoId finds it resting and a resend is refused as duplicate', async () => {
@@ -330,6 +396,16 @@ describe('algo.ts: the request sent and the rows read', () => {
     expect(() => algoOrderParams(stop({ stopPrice: 0 }), rules)).toThrow(/not a price/);
   });
 
+  it('with a quantity: sends quantity on the MARKET_LOT_SIZE step and reduceOnly=true, no closePosition; an off-step quantity is refused as Binance would (-4023)', () => {
+    const full = { ...rules, marketStepSize: 0.001, marketMinQty: 0.001, marketMaxQty: 120, quantityPrecision: 3 } as Parameters<typeof algoOrderParams>[1];
+    expect(algoOrderParams(stop({ stopPrice: 95000, clientAlgoId: 'qtp-abc-2', quantity: 0.002 }), full)).toEqual({
+      algoType: 'CONDITIONAL', symbol: 'BTCUSDT', side: 'SELL', type: 'STOP_MARKET', triggerPrice: '95000.0', quantity: '0.002', reduceOnly: 'true', workingType: 'MARK_PRICE',
+      clientAlgoId: 'qtp-abc-2', newOrderRespType: 'RESULT',
+    });
+    expect(() => algoOrderParams(stop({ quantity: 0 }), full)).toThrow(ExchangeError);
+    expect(() => algoOrderParams(stop({ quantity: 200 }), full)).toThrow(/max quantity/);
+  });
+
   it("reads Binance's Query Algo Order row; a foreign row is undefined; an undocumented algoStatus throws", () => {
     const row = {
       algoId: 2146760, clientAlgoId: 'qtp-a-1', algoType: 'CONDITIONAL', orderType: 'STOP_MARKET', symbol: 'BTCUSDT', side: 'SELL', algoStatus: 'FINISHED',
@@ -342,6 +418,9 @@ describe('algo.ts: the request sent and the rows read', () => {
     expect(conditionalOrderFrom({ ...row, algoStatus: 'NEW', actualOrderId: '', actualPrice: '0.00000' })).not.toHaveProperty('triggeredOrderId');
     expect(conditionalOrderFrom({ ...row, orderType: 'TAKE_PROFIT' })).toBeUndefined();
     expect(conditionalOrderFrom({ ...row, closePosition: false })).toBeUndefined();
+    // a reduce-only stop with a quantity: ours (qtp-) is read, one placed by hand is not
+    expect(conditionalOrderFrom({ ...row, closePosition: false, reduceOnly: true, quantity: '0.002' })).toMatchObject({ closePosition: false, quantity: 0.002 });
+    expect(conditionalOrderFrom({ ...row, clientAlgoId: 'web_abc', closePosition: false, reduceOnly: true, quantity: '0.002' })).toBeUndefined();
     expect(conditionalOrderFrom({ ...row, workingType: 'CONTRACT_PRICE' })).toBeUndefined();
     expect(() => conditionalOrderFrom({ ...row, algoStatus: 'WORKING' })).toThrow(/not one Binance documents/);
   });

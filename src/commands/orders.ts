@@ -21,6 +21,8 @@ export interface OrderRow {
   side: string;
   stop_price: number;
   close_position: boolean;
+  /** the reduce-only quantity (base asset) when close_position is false (a stop mid-way through gapless moves) */
+  quantity?: number;
   working_type: string;
   status: string;
   client_algo_id: string;
@@ -78,7 +80,7 @@ export const orders: QtCommand<Args> = {
           ? `${pos.side} ${pos.qty} @ ${pos.entry_price}${rec.next_client_algo_id === o.clientAlgoId ? ' (replacing)' : ''}`
           : o.clientAlgoId.startsWith('qtp-') ? 'stray (the engine has no position for it: harvest_brain cancels it)' : "not the engine's";
         return {
-          symbol: o.symbol, type: o.type, side: o.side, stop_price: o.stopPrice, close_position: o.closePosition, working_type: o.workingType,
+          symbol: o.symbol, type: o.type, side: o.side, stop_price: o.stopPrice, close_position: o.closePosition, ...(o.closePosition ? {} : { quantity: o.quantity ?? 0 }), working_type: o.workingType,
           status: o.status, client_algo_id: o.clientAlgoId, algo_id: o.algoId, age_ms: Math.max(0, now - o.createdAt), protects,
         };
       });
@@ -91,7 +93,7 @@ export const orders: QtCommand<Args> = {
         return;
       }
       const table = [['SYMBOL', 'TYPE', 'SIDE', 'STOP', 'CLOSE_POS', 'AGE', 'CLIENT_ALGO_ID', 'PROTECTS'],
-        ...rows.map((r) => [r.symbol, r.type, r.side, String(r.stop_price), r.close_position ? 'yes' : 'no', fmtAge(r.age_ms), r.client_algo_id, r.protects])];
+        ...rows.map((r) => [r.symbol, r.type, r.side, String(r.stop_price), r.close_position ? 'yes' : `no (qty ${r.quantity ?? '?'})`, fmtAge(r.age_ms), r.client_algo_id, r.protects])];
       const w = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
       process.stdout.write(table.map((row) => row.map((x, c) => (c === row.length - 1 ? x : x.padEnd(w[c]))).join('  ')).join('\n') + '\n');
     } finally {

@@ -7,7 +7,10 @@
  * period (QT_STOP_GRACE_MS, default 10 s: placement takes milliseconds, a crash is repaired by
  * harvest_brain within a second), a stop that belongs to another (older) position, a stop the
  * paper exchange no longer holds, or a stop on the wrong side of the mark (a LONG's SELL stop at or
- * above the mark should have fired: it protects nothing).
+ * above the mark should have fired: it protects nothing). A reduce-only stop with a quantity (the
+ * gapless move's form, src/engine/protect/stops.ts) protects the position when its quantity is at
+ * least the position's; a smaller one is partial protection, reported once it outlives the grace
+ * period from the position's last change (harvest_brain brings it to the new quantity within a second).
  */
 import type { Names } from '../contract/names.js';
 import type { Finding, PipelineSnapshot } from './read-model.js';
@@ -33,6 +36,12 @@ export interface StopView {
   opened_at: number;
   /** the live mark from `price:{SYMBOL}` */
   mark: number | null;
+  /** the resting stop's reduce-only quantity (base asset); null or 0: closePosition (the whole position) */
+  quantity?: number | null;
+  /** the engine position's quantity (base asset) */
+  position_qty?: number | null;
+  /** when the engine position last changed (epoch ms; a partial close, an add) */
+  position_updated_at?: number | null;
 }
 
 export interface ProtectState {
@@ -84,6 +93,9 @@ export async function readProtectState(rd: Reader, names: Names, positions: Map<
       error: h.error ?? '',
       opened_at: num(pos.opened_at) ?? num(pos.updated_at) ?? 0,
       mark,
+      quantity: num(h.quantity) || null,
+      position_qty: num(pos.qty) === null ? null : Math.abs(num(pos.qty)!),
+      position_updated_at: num(pos.updated_at),
     };
   });
   return { stops, grace_ms: graceMs };
@@ -95,6 +107,11 @@ export function unprotectedReason(sym: string, side: 'LONG' | 'SHORT', v: StopVi
   const resting = v.matches && (v.status === 'ACTIVE' || v.status === 'REPLACING') && (v.exchange_status === null || v.exchange_status === 'NEW');
   if (resting && v.stop_price !== null && v.mark !== null && (side === 'LONG' ? v.stop_price >= v.mark : v.stop_price <= v.mark)) {
     return `${sym} ${side}: its stop ${v.stop_price} is on the wrong side of the mark ${v.mark} (a ${side === 'LONG' ? 'SELL' : 'BUY'} stop must be ${side === 'LONG' ? 'below' : 'above'} it)`;
+  }
+  if (resting && v.quantity && v.position_qty && v.quantity < v.position_qty - 1e-12) {
+    const since = v.position_updated_at ? now - v.position_updated_at : age;
+    if (since <= graceMs) return null;
+    return `${sym} ${side}: only partly protected: its stop ${v.client_algo_id} closes ${v.quantity} of ${v.position_qty} (reduce-only quantity below the position's)`;
   }
   if (resting) return null;
   // Grace from the latest change: the position's opening, or the exchange dropping its stop.

@@ -5,12 +5,13 @@
  * and a close cancelling it. Real Redis, real runners.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ExchangeError } from '../../src/engine/exchange/types.js';
+import { ExchangeError, type ConditionalOrderRequest } from '../../src/engine/exchange/types.js';
 import { PaperExchange } from '../../src/engine/exchange/paper.js';
 import type { StageRunner } from '../../src/engine/runtime/stage-runner.js';
 import { harvestBrain, STOP_FALLBACK_MS } from '../../src/engine/stages/harvest-brain.js';
 import { reconciler } from '../../src/engine/stages/reconciler.js';
-import { ensureStop, readProtect, stopClientAlgoId } from '../../src/engine/protect/stops.js';
+import { ensureStop, readProtect, stopClientAlgoId, type StopExchange } from '../../src/engine/protect/stops.js';
+import { unprotectedReason, type StopView } from '../../src/diagnose/findings-protect.js';
 import { learnTriggered } from '../../src/engine/protect/learn.js';
 import { readPosition } from '../../src/contract/state.js';
 import { collectSnapshot } from '../../src/diagnose/collect.js';
@@ -298,5 +299,109 @@ describe('protective stop lifecycle on the paper pipeline', () => {
     expect(await r.exists(names.protect('BTCUSDT'))).toBe(0);
     expect(await exchange.fetchOpenConditionalOrders()).toEqual([]);
   });
+
+  it('a move is gapless: at every exchange call ≥ 1 stop rests for the position, 2 only between the place and the cancel, exactly 1 after; the form alternates closePosition → quantity → closePosition', async () => {
+    const { names, exchange, rec } = await opened();
+    const w = watched(exchange, 'BTCUSDT');
+    const d = { redis: r, names, exchange: w.x, now: Date.now, log: quietLog };
+    const pos = () => r.hgetall(names.position('BTCUSDT')).then((h) => readPosition('BTCUSDT', h)!);
+    expect(rec.quantity).toBe(0); // the first stop: closePosition
+    for (const [i, level] of [49600, 49700, 49800].entries()) {
+      w.calls.length = 0;
+      expect(await ensureStop(d, 'BTCUSDT', await pos(), level, { mode: 'all' })).toBe('moved');
+      // one placement (no -4130 refusal, no cancel-first), then one cancel with two resting right before it
+      expect(w.calls.map((c) => c.op)).toEqual(['place', 'before-cancel', 'after-cancel']);
+      expect(w.calls.map((c) => c.open.length)).toEqual([2, 2, 1]);
+      expect(w.calls.every((c) => c.open.length >= 1)).toBe(true);
+      const now = readProtect('BTCUSDT', await r.hgetall(names.protect('BTCUSDT')))!;
+      expect(now).toMatchObject({ status: 'ACTIVE', stop_price: level, gap_ms: 0, quantity: i % 2 === 0 ? 0.01 : 0 });
+      const open = await exchange.fetchOpenConditionalOrders('BTCUSDT');
+      expect(open.map((o) => [o.clientAlgoId, o.stopPrice, o.closePosition, o.quantity])).toEqual([[now.client_algo_id, level, i % 2 === 1, i % 2 === 0 ? 0.01 : undefined]]);
+    }
+  });
+
+  it('a partial close brings a quantity stop to the new quantity (replaced by a closePosition stop, place first), and the next move rests a quantity stop of the new quantity', async () => {
+    const { names, exchange } = await opened();
+    const w = watched(exchange, 'BTCUSDT');
+    const d = { redis: r, names, exchange: w.x, now: Date.now, log: quietLog };
+    const pos = () => r.hgetall(names.position('BTCUSDT')).then((h) => readPosition('BTCUSDT', h)!);
+    expect(await ensureStop(d, 'BTCUSDT', await pos(), 49600, { mode: 'all' })).toBe('moved');
+    expect((await exchange.fetchOpenConditionalOrders('BTCUSDT'))[0]).toMatchObject({ closePosition: false, quantity: 0.01 });
+    // A partial close through the pipeline (0.004 of 0.01).
+    await r.xadd(names.stream('trade.intent'), '*', 'intent_id', `part-${Date.now()}`, 'ts', String(Date.now()), 'intent_type', 'MANUAL', 'symbol', 'BTCUSDT',
+      'action', 'SELL', 'source', 'test', 'reduceOnly', 'true', 'qty', '0.004');
+    await waitFor(async () => Number(await r.hget(names.position('BTCUSDT'), 'qty')) === 0.006, 10000, 'partial close booked');
+    w.calls.length = 0;
+    expect(await ensureStop(d, 'BTCUSDT', await pos(), 49600, { mode: 'all' })).toBe('moved');
+    expect(w.calls.map((c) => c.open.length)).toEqual([2, 2, 1]);
+    let open = await exchange.fetchOpenConditionalOrders('BTCUSDT');
+    expect(open).toHaveLength(1);
+    expect(open[0]).toMatchObject({ closePosition: true, stopPrice: 49600 });
+    // Nothing more to do at this level…
+    expect(await ensureStop(d, 'BTCUSDT', await pos(), 49600, { mode: 'all' })).toBe('active');
+    // …and the next move rests a reduce-only stop of exactly the position's new quantity.
+    expect(await ensureStop(d, 'BTCUSDT', await pos(), 49700, { mode: 'all' })).toBe('moved');
+    open = await exchange.fetchOpenConditionalOrders('BTCUSDT');
+    expect(open.map((o) => [o.stopPrice, o.closePosition, o.quantity])).toEqual([[49700, false, 0.006]]);
+    // Fired, it closes the position (min(quantity, position)), nothing more.
+    await setPrice(r, names, 'BTCUSDT', 49650);
+    const fills = await exchange.triggerConditionalOrders();
+    expect(fills.map((f) => f.ack?.filledQty)).toEqual([0.006]);
+    expect(await exchange.fetchPositions()).toEqual([]);
+  });
+
+  it('paper: quantity stops are reduce-only, checked like market orders (MARKET_LOT_SIZE), and rest beside a closePosition stop (-4130 is about closePosition only)', async () => {
+    const { exchange, rec } = await opened();
+    const q = (over: Partial<ConditionalOrderRequest>) => exchange.placeConditionalOrder({ symbol: 'BTCUSDT', side: 'SELL', type: 'STOP_MARKET', stopPrice: 49000, clientAlgoId: `qtp-q-${Math.random().toString(36).slice(2, 8)}`, ...over });
+    expect(await code(q({ quantity: 0.0105 }))).toBe(-1111); // more decimals than quantityPrecision
+    expect(await code(q({ quantity: 0 }))).toBe(-4003);
+    const a = await q({ quantity: 0.02 }); // more than the position: accepted, closes at most the position
+    expect(a).toMatchObject({ closePosition: false, quantity: 0.02, status: 'NEW' });
+    expect(await code(q({ quantity: 0.01, stopPrice: 48000 }))).toBe('ok');
+    expect(await code(q({ stopPrice: 48500 }))).toBe(-4130); // a closePosition one rests already (rec)
+    expect((await exchange.fetchOpenConditionalOrders('BTCUSDT')).map((o) => o.closePosition)).toEqual([true, false, false]);
+    expect(rec.client_algo_id).toBeTruthy();
+  });
+
+  it('POSITION_UNPROTECTED: a quantity stop below the position is partial protection (after the grace period); one ≥ the position protects', () => {
+    const now = 1_000_000;
+    const v: StopView = {
+      status: 'ACTIVE', stop_price: 49000, client_algo_id: 'qtp-x-2', matches: true, exchange_status: 'NEW', exchange_updated_at: now - 60_000, placed_at: now - 60_000,
+      rest_ms: 5, error: '', opened_at: now - 60_000, mark: 50000, quantity: 0.004, position_qty: 0.006, position_updated_at: now - 30_000,
+    };
+    expect(unprotectedReason('BTCUSDT', 'LONG', v, now, 10_000)).toMatch(/only partly protected.*0\.004 of 0\.006/);
+    expect(unprotectedReason('BTCUSDT', 'LONG', { ...v, position_updated_at: now - 1000 }, now, 10_000)).toBeNull(); // within the grace period
+    expect(unprotectedReason('BTCUSDT', 'LONG', { ...v, quantity: 0.006 }, now, 10_000)).toBeNull();
+    expect(unprotectedReason('BTCUSDT', 'LONG', { ...v, quantity: 0.01 }, now, 10_000)).toBeNull();
+    expect(unprotectedReason('BTCUSDT', 'LONG', { ...v, quantity: null }, now, 10_000)).toBeNull(); // closePosition
+  });
 });
 
+/**
+ * The exchange as ensureStop sees it, recording the open stops of `symbol` on the exchange itself
+ * after each placement and right before and after each cancel (the instants a move could leave none).
+ */
+function watched(inner: PaperExchange, symbol: string): { x: StopExchange; calls: { op: string; open: string[] }[] } {
+  const calls: { op: string; open: string[] }[] = [];
+  const snap = async (op: string) => calls.push({ op, open: (await inner.fetchOpenConditionalOrders(symbol)).map((o) => o.clientAlgoId) });
+  const x: StopExchange = {
+    name: inner.name,
+    rules: (s) => inner.rules(s),
+    fetchConditionalOrder: (s, c) => inner.fetchConditionalOrder(s, c),
+    fetchOpenConditionalOrders: (s) => inner.fetchOpenConditionalOrders(s),
+    placeConditionalOrder: async (req) => {
+      try {
+        return await inner.placeConditionalOrder(req);
+      } finally {
+        await snap('place');
+      }
+    },
+    cancelConditionalOrder: async (s, c) => {
+      await snap('before-cancel');
+      const out = await inner.cancelConditionalOrder(s, c);
+      await snap('after-cancel');
+      return out;
+    },
+  };
+  return { x, calls };
+}

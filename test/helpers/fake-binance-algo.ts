@@ -14,8 +14,11 @@
  *   GET    /fapi/v1/allAlgoOrders   every one of a symbol
  * Each rule below names its source; where the documents leave the answer open, the fake
  * gives the worse one and says so. The fake serves what the engine sends: STOP_MARKET and
- * TAKE_PROFIT_MARKET with closePosition=true.
+ * TAKE_PROFIT_MARKET with closePosition=true, or with `quantity` and `reduceOnly=true` (New Algo
+ * Order: quantity and reduceOnly are allowed for CONDITIONAL orders without closePosition).
  */
+import { checkQuantity } from '../../src/engine/exchange/order-rules.js';
+import { ExchangeError } from '../../src/engine/exchange/types.js';
 import { isMultipleOf } from '../../src/engine/exchange/precision.js';
 import type { MarketRules } from '../../src/engine/exchange/types.js';
 
@@ -108,7 +111,21 @@ export class FakeBinanceAlgo {
     // closePosition "cannot be used with reduceOnly" (New Algo Order, closePosition row): the
     // parameter is refused as not required (-1106), as Binance answers a parameter that may not be sent.
     if (closePosition && p.reduceOnly !== undefined) return err(400, -1106, "Parameter 'reduceonly' sent when not required.");
-    if (!closePosition) return err(400, -1116, 'Invalid orderType (the fake serves closePosition=true stops only).');
+    // Without closePosition: `quantity` with reduceOnly=true (New Algo Order: "reduceOnly … true or
+    // false, default false; cannot be sent with closePosition=true"); the quantity passes
+    // MARKET_LOT_SIZE like a market order's (-4003 / -1111 / -4023 / -1013 / -4005, exchangeInfo filters).
+    // A non-reduce-only conditional order is not what the engine sends: the fake refuses it.
+    if (!closePosition && (p.quantity === undefined || p.reduceOnly?.toLowerCase() !== 'true')) {
+      return err(400, -1116, 'Invalid orderType (the fake serves closePosition=true or reduceOnly=true with quantity only).');
+    }
+    if (!closePosition) {
+      try {
+        checkQuantity(rules, p.quantity!);
+      } catch (e) {
+        if (e instanceof ExchangeError) return err(400, Number(e.code), e.message);
+        throw e;
+      }
+    }
     // triggerPrice: PRICE_FILTER applies (exchangeInfo filters: min, max, tick; -4013/-4007/-4014 on Binance's error-code page)
     const trigger = Number(p.triggerPrice);
     if (p.triggerPrice === undefined || !Number.isFinite(trigger) || trigger <= 0) return err(400, -1102, "Mandatory parameter 'triggerprice' was not sent, was empty/null, or malformed.");
@@ -127,9 +144,10 @@ export class FakeBinanceAlgo {
     // existing." (Binance "Error Codes"; users of the algo endpoint report it for a second
     // closePosition STOP_MARKET on one side): one closePosition order per side and type. A stop and
     // a take-profit on the same side may rest together. The paper exchange answers the same
-    // (src/engine/exchange/paper-algo.ts). With closePosition-only orders at most 4 rest per symbol,
+    // (src/engine/exchange/paper-algo.ts). qt rests at most two stops per side (two only between a move's place and cancel),
     // so exchangeInfo's MAX_NUM_ALGO_ORDERS (-4045, BTCUSDT 10) cannot be reached here.
-    if (this.algoOrders.some((o) => o.symbol === rules.symbol && o.side === p.side && o.orderType === p.type && o.closePosition && this.statusOf(o) === 'NEW')) {
+    // The code names closePosition: a quantity (reduce-only) order is neither refused by it nor counted.
+    if (closePosition && this.algoOrders.some((o) => o.symbol === rules.symbol && o.side === p.side && o.orderType === p.type && o.closePosition && this.statusOf(o) === 'NEW')) {
       return err(400, -4130, 'An open stop or take profit order with GTE and closePosition in the direction is existing.');
     }
     // A stop already crossed is refused: -2021 "Order would immediately trigger." (error-code page; ccxt maps it to OrderImmediatelyFillable).
@@ -137,9 +155,9 @@ export class FakeBinanceAlgo {
     const now = Date.now();
     const o: AlgoOrder = {
       algoId: this.nextAlgoId++, clientAlgoId, algoType: 'CONDITIONAL', orderType: p.type, symbol: rules.symbol, side: p.side, positionSide: 'BOTH',
-      timeInForce: p.timeInForce ?? 'GTC', quantity: '0', algoStatus: 'NEW', actualOrderId: '', actualPrice: '0.00000', triggerPrice: p.triggerPrice,
+      timeInForce: p.timeInForce ?? 'GTC', quantity: closePosition ? '0' : p.quantity!, algoStatus: 'NEW', actualOrderId: '', actualPrice: '0.00000', triggerPrice: p.triggerPrice,
       price: '0', icebergQuantity: null, selfTradePreventionMode: p.selfTradePreventionMode ?? 'EXPIRE_MAKER', workingType, priceMatch: 'NONE',
-      closePosition, priceProtect: p.priceProtect?.toUpperCase() === 'TRUE', reduceOnly: false, createTime: now, updateTime: now, triggerTime: 0, goodTillDate: 0,
+      closePosition, priceProtect: p.priceProtect?.toUpperCase() === 'TRUE', reduceOnly: !closePosition, createTime: now, updateTime: now, triggerTime: 0, goodTillDate: 0,
     };
     this.algoOrders.push(o);
     return { status: 200, body: this.view(o) };
@@ -193,7 +211,8 @@ export class FakeBinanceAlgo {
    * TAKE_PROFIT_MARKET BUY at ≤, SELL at ≥; the price is the mark price for
    * workingType=MARK_PRICE, the last price for CONTRACT_PRICE. Firing places a normal
    * MARKET order with a new orderId (Query Algo Order: `actualOrderId`) that closes the
-   * whole position (closePosition, "Close-All"). With no position on the side it closes
+   * whole position (closePosition, "Close-All"), or, for a reduce-only order with a
+   * quantity, min(quantity, position) (reduce-only never opens or flips a position). With no position on the side it closes
    * the matching engine refuses it (reduce-only, -2022) and the algo order ends REJECTED
    * ("denied by the matching engine", Event: Algo Order Update).
    */
@@ -218,7 +237,8 @@ export class FakeBinanceAlgo {
     }
     // The triggered order's own client id is not documented; the fake gives it a fresh one
     // (never the clientAlgoId), so nothing may find it by the algo order's id.
-    const reply = this.host.placeOrder({ symbol: o.symbol, side: o.side, type: 'MARKET', quantity: String(pos.qty), reduceOnly: 'true', newClientOrderId: `algotrig${o.algoId}` });
+    const qty = o.closePosition ? String(pos.qty) : Number(o.quantity) <= pos.qty ? o.quantity : String(pos.qty);
+    const reply = this.host.placeOrder({ symbol: o.symbol, side: o.side, type: 'MARKET', quantity: qty, reduceOnly: 'true', newClientOrderId: `algotrig${o.algoId}` });
     if (reply.status !== 200) {
       o.algoStatus = 'REJECTED';
       this.fired.push({ algoId: o.algoId, orderId: undefined, status: o.algoStatus });
@@ -226,7 +246,7 @@ export class FakeBinanceAlgo {
     }
     const order = reply.body as Record<string, string | number | boolean>;
     // The normal order shows where it came from (Query Order: origType, stopPrice, closePosition, workingType).
-    Object.assign(order, { origType: o.orderType, stopPrice: o.triggerPrice, closePosition: true, workingType: o.workingType });
+    Object.assign(order, { origType: o.orderType, stopPrice: o.triggerPrice, closePosition: o.closePosition, workingType: o.workingType });
     o.actualOrderId = String(order.orderId);
     o.actualPrice = String(order.avgPrice);
     o.algoStatus = 'FINISHED';

@@ -19,11 +19,18 @@
  *   client id `qtpx-{algoId}`), then FINISHED once that order filled (algoStatus, "Query Algo
  *   Order"). A closePosition order that finds no position of its side when it fires closes
  *   nothing: modelled as EXPIRED.
+ * - A conditional order without closePosition carries `quantity` and `reduceOnly=true` ("New Algo
+ *   Order": both are allowed for CONDITIONAL orders; reduceOnly "cannot be sent with
+ *   closePosition=true"): its quantity passes MARKET_LOT_SIZE as a market order's does (-4003, -1111,
+ *   -4023, -1013, -4005; order-rules.ts checkQuantity), and its trigger closes min(quantity,
+ *   position) of its side. -4130 is about closePosition orders only (its text: "… with GTE and
+ *   closePosition in the direction …"): a quantity order beside a closePosition one is accepted, and a
+ *   closePosition one beside a quantity one too.
  */
 import type { Redis } from 'ioredis';
 import { encode, type ExecutionResult } from '../../contract/messages.js';
 import { ORDER_TTL_S, type Names } from '../../contract/names.js';
-import { BINANCE } from './order-rules.js';
+import { BINANCE, checkQuantity } from './order-rules.js';
 import { n } from './paper-state.js';
 import { decimalsOf } from './precision.js';
 import { ExchangeError, type AlgoStatus, type ConditionalOrder, type ConditionalOrderRequest, type MarketRules, type OrderAck, type OrderRequest } from './types.js';
@@ -44,7 +51,8 @@ export function algoFromHash(h: Record<string, string> | null | undefined): Cond
     side: h.side === 'BUY' ? 'BUY' : 'SELL',
     type: h.type === 'TAKE_PROFIT_MARKET' ? 'TAKE_PROFIT_MARKET' : 'STOP_MARKET',
     stopPrice: n(h.stop_price),
-    closePosition: true,
+    closePosition: h.close_position !== 'false',
+    ...(h.close_position === 'false' ? { quantity: n(h.quantity) } : {}),
     workingType: 'MARK_PRICE',
     status: (h.status as AlgoStatus) || 'NEW',
     createdAt: n(h.created_at),
@@ -60,18 +68,22 @@ export function crosses(o: Pick<ConditionalOrder, 'side' | 'type' | 'stopPrice'>
 }
 
 /**
- * Places one. KEYS: algo hash, open set, algo seq. ARGV: symbol, side, type, stop, now, cid.
- * Refuses a known client id (DUP) and a second closePosition order of the same side and type (EXISTS).
+ * Places one. KEYS: algo hash, open set, algo seq. ARGV: symbol, side, type, stop, now, cid, close_position
+ * ('true' | 'false'), quantity ('' for closePosition). Refuses a known client id (DUP) and a second
+ * closePosition order of the same side and type (EXISTS; a quantity order is not counted nor refused).
  */
 const PLACE_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'DUP', ''} end
-for _, cid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local o = redis.call('HMGET', KEYS[1]:sub(1, #KEYS[1] - #ARGV[6]) .. cid, 'symbol', 'side', 'type', 'status')
-  if o[1] == ARGV[1] and o[2] == ARGV[2] and o[3] == ARGV[3] and o[4] == 'NEW' then return {'EXISTS', cid} end
+if ARGV[7] == 'true' then
+  for _, cid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    local o = redis.call('HMGET', KEYS[1]:sub(1, #KEYS[1] - #ARGV[6]) .. cid, 'symbol', 'side', 'type', 'status', 'close_position')
+    if o[1] == ARGV[1] and o[2] == ARGV[2] and o[3] == ARGV[3] and o[4] == 'NEW' and o[5] ~= 'false' then return {'EXISTS', cid} end
+  end
 end
 local id = tostring(redis.call('INCR', KEYS[3]) + 5000000000)
 redis.call('HSET', KEYS[1], 'algo_id', id, 'client_algo_id', ARGV[6], 'symbol', ARGV[1], 'side', ARGV[2], 'type', ARGV[3],
-  'stop_price', ARGV[4], 'status', 'NEW', 'close_position', 'true', 'working_type', 'MARK_PRICE', 'created_at', ARGV[5], 'updated_at', ARGV[5])
+  'stop_price', ARGV[4], 'status', 'NEW', 'close_position', ARGV[7], 'working_type', 'MARK_PRICE', 'created_at', ARGV[5], 'updated_at', ARGV[5])
+if ARGV[7] == 'false' then redis.call('HSET', KEYS[1], 'quantity', ARGV[8], 'reduce_only', 'true') end
 redis.call('SADD', KEYS[2], ARGV[6])
 return {'OK', id}
 `;
@@ -141,6 +153,8 @@ export class PaperAlgoBook {
     if (Math.abs(ticks - Math.round(ticks)) > 1e-6) {
       throw new ExchangeError(`Price not increased by tick size: stopPrice ${req.stopPrice} (tick ${rules.tickSize})`, 'precision_invalid', ALGO_CODES.tick);
     }
+    const byQty = req.quantity !== undefined;
+    if (byQty) checkQuantity(rules, req.quantity!); // MARKET_LOT_SIZE, as a market order (-4003 / -1111 / -4023 / -1013 / -4005)
     const [m, p] = await redis.hmget(names.price(req.symbol), 'mark', 'price');
     const mark = n(m ?? undefined) > 0 ? n(m ?? undefined) : n(p ?? undefined);
     if (mark > 0 && crosses(req, mark)) {
@@ -148,7 +162,8 @@ export class PaperAlgoBook {
     }
     const now = this.h.now();
     const [st, id] = (await redis.eval(PLACE_LUA, 3, names.paperAlgo(req.clientAlgoId), names.paperAlgoOpen(), names.paperAlgoSeq(),
-      req.symbol, req.side, req.type, req.stopPrice.toFixed(d), String(now), req.clientAlgoId)) as [string, string];
+      req.symbol, req.side, req.type, req.stopPrice.toFixed(d), String(now), req.clientAlgoId,
+      byQty ? 'false' : 'true', byQty ? String(req.quantity) : '')) as [string, string];
     if (st === 'DUP') throw new ExchangeError(`ClientOrderId is duplicated: ${req.clientAlgoId}`, 'duplicate', BINANCE.duplicate);
     if (st === 'EXISTS') {
       throw new ExchangeError(`An open stop or take profit order with GTE and closePosition in the direction is existing. (${id})`, 'exchange_rejected', ALGO_CODES.closePositionExists);
@@ -226,7 +241,9 @@ export class PaperAlgoBook {
     let ack = await this.h.fetchOrder(o.symbol, cid);
     if (!ack) {
       const pos = await redis.hgetall(names.paperPosition(o.symbol));
-      const qty = n(pos.qty);
+      const held = n(pos.qty);
+      // closePosition: the whole position; reduce-only with a quantity: at most that much.
+      const qty = o.closePosition ? held : Math.min(o.quantity ?? 0, held);
       const side = pos.side === 'SHORT' ? 'SHORT' : 'LONG';
       const covers = qty > 0 && (o.side === 'SELL' ? side === 'LONG' : side === 'SHORT');
       if (covers) {

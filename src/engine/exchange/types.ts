@@ -115,9 +115,14 @@ export class ExchangeError extends Error {
 /**
  * A conditional order resting on the exchange (Binance USD-M Algo Order API, `algoType=CONDITIONAL`,
  * required for STOP_MARKET / TAKE_PROFIT_MARKET since 2025-12-09; the old endpoint answers -4120).
- * Always `closePosition=true` with `workingType=MARK_PRICE` here: it closes the whole position of its
- * side when the mark price crosses `stopPrice` (a SELL stop triggers at mark ≤ stopPrice, a BUY stop at
- * mark ≥ stopPrice; TAKE_PROFIT_MARKET the other way round).
+ * Always `workingType=MARK_PRICE` here. Either `closePosition=true` (no quantity): it closes the whole
+ * position of its side when the mark price crosses `stopPrice`; or `reduceOnly=true` with a `quantity`
+ * (base asset, MARKET_LOT_SIZE): it closes at most that much (Binance "New Algo Order": quantity and
+ * reduceOnly are allowed for conditional orders without closePosition; reduceOnly "cannot be sent with
+ * closePosition=true"). A SELL stop triggers at mark ≤ stopPrice, a BUY stop at mark ≥ stopPrice;
+ * TAKE_PROFIT_MARKET the other way round. Binance refuses a second closePosition order of one side and
+ * type (-4130), not a quantity one beside it: a protective stop is moved without a gap through the
+ * quantity form (src/engine/protect/stops.ts).
  */
 export type ConditionalType = 'STOP_MARKET' | 'TAKE_PROFIT_MARKET';
 /** Binance algo order statuses (`algoStatus`): NEW rests; TRIGGERED/FINISHED: it fired and created a normal order (new id). */
@@ -131,6 +136,12 @@ export interface ConditionalOrderRequest {
   stopPrice: number;
   /** Client id: `qtp-{plan_id-derived}-{seq}` (≤ 36 chars, Binance's clientAlgoId limit); reused on resend so a duplicate is refused. */
   clientAlgoId: string;
+  /**
+   * Absent: `closePosition=true` (the whole position). Present: `reduceOnly=true`, `closePosition=false`
+   * with this quantity (base asset; on the MARKET_LOT_SIZE step, else -4023 / -4003 / -1013 / -4005 as a
+   * market order; Binance "New Algo Order").
+   */
+  quantity?: number;
 }
 export interface ConditionalOrder {
   algoId: string;
@@ -139,7 +150,10 @@ export interface ConditionalOrder {
   side: Side;
   type: ConditionalType;
   stopPrice: number;
-  closePosition: true;
+  /** true: closes the whole position of its side; false: a reduce-only order of `quantity`. */
+  closePosition: boolean;
+  /** The reduce-only quantity (base asset) when `closePosition` is false. */
+  quantity?: number;
   workingType: 'MARK_PRICE';
   status: AlgoStatus;
   /** epoch ms */
@@ -180,7 +194,7 @@ export interface Exchange {
    * the minute's request weight used up), shared by every process on the host; null when free.
    */
   limitedUntil?(): Promise<{ until: number; kind: string; reason: string } | null>;
-  /** Places a conditional closePosition order (Algo Order API on Binance). Throws ExchangeError (may be unknownOutcome: look it up by clientAlgoId). */
+  /** Places a conditional order, closePosition or reduce-only with a quantity (Algo Order API on Binance). Throws ExchangeError (may be unknownOutcome: look it up by clientAlgoId). */
   placeConditionalOrder?(req: ConditionalOrderRequest): Promise<ConditionalOrder>;
   /** Cancels one; returns its final state. When the exchange says it is unknown (-2011, e.g. it triggered), returns fetchConditionalOrder's answer (or null). */
   cancelConditionalOrder?(symbol: string, clientAlgoId: string): Promise<ConditionalOrder | null>;

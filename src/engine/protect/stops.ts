@@ -14,14 +14,21 @@
  * placement repeated after a crash or by two processes at once carries the same id and the
  * exchange refuses the second (duplicate → looked up): one stop per position.
  *
- * A move (harvest_brain tightening the stop) places the new stop first and cancels the old one
- * after (two resting for one round trip, both closePosition: they cannot close more than the
- * position). Binance refuses a second closePosition stop of the same side while one rests
- * (-4130, "An open stop or take profit order with GTE and closePosition in the direction is
- * existing"; the paper exchange models it), so on -4130 the old one is cancelled first and the
- * new one placed at once: the position is then without a resting stop for one exchange round
- * trip (measured and recorded as `gap_ms`). A crash inside that window leaves REPLACING, and the
- * next pass (≤ 1 s) places the new stop.
+ * A move (harvest_brain tightening the stop) is gapless: the new stop is placed first and the old
+ * one cancelled after, so the position always has one resting, and two rest only between the two
+ * calls (both reduce the position only: they cannot close more than it). Binance refuses a second
+ * closePosition stop of the same side while one rests (-4130, "An open stop or take profit order
+ * with GTE and closePosition in the direction is existing"; the paper exchange models it), but not
+ * a reduce-only STOP_MARKET with a `quantity` (Binance "New Algo Order": quantity + reduceOnly are
+ * allowed without closePosition). So moves alternate the two forms: a closePosition stop is
+ * replaced by a quantity stop (quantity = the position's, on the MARKET_LOT_SIZE step), which the
+ * next move replaces by a closePosition one (no closePosition rests then), and so on. A quantity
+ * stop whose quantity no longer equals the position's (a partial close, an add) is replaced the same
+ * way, by a closePosition stop at the same price. Only when a quantity stop cannot be placed (the
+ * position's quantity is off MARKET_LOT_SIZE's bounds) or -4130 comes anyway (a closePosition stop
+ * not ours) does a move cancel first and place after: a gap of one exchange round trip, recorded
+ * as `gap_ms`. A crash inside a move leaves REPLACING (its next id and form written before any
+ * exchange call), and the next pass (≤ 1 s) completes it.
  *
  * Triggered stops are not booked here: a record whose order fired is marked TRIGGERED and the
  * reconciler (learnTriggered) books the fill on the engine's position.
@@ -63,10 +70,14 @@ export interface ProtectRecord {
   placed_at: number;
   /** fill → first stop resting, ms. */
   rest_ms: number;
+  /** The resting stop's reduce-only quantity (base asset); 0: closePosition. */
+  quantity: number;
   /** Mid-move: the stop being placed. */
   next_client_algo_id: string;
   next_stop_price: number;
-  /** Longest time without a resting stop during a move (the -4130 path), ms. */
+  /** Mid-move: the quantity of the stop being placed (base asset); 0: closePosition. */
+  next_quantity: number;
+  /** Longest time without a resting stop during a move (only the cancel-first fallback has one), ms. */
   gap_ms: number;
   error: string;
   updated_at: number;
@@ -88,8 +99,10 @@ export function readProtect(symbol: string, h: Record<string, string> | null | u
     opened_at: num(h.opened_at),
     placed_at: num(h.placed_at),
     rest_ms: num(h.rest_ms, -1),
+    quantity: num(h.quantity),
     next_client_algo_id: h.next_client_algo_id ?? '',
     next_stop_price: num(h.next_stop_price),
+    next_quantity: num(h.next_quantity),
     gap_ms: num(h.gap_ms),
     error: h.error ?? '',
     updated_at: num(h.updated_at),
@@ -118,6 +131,20 @@ export function stopOnTick(side: 'LONG' | 'SHORT', price: number, rules: MarketR
   const k = side === 'LONG' ? Math.ceil(t - 1e-9) : Math.floor(t + 1e-9);
   const d = Math.max(0, Math.min(12, Math.ceil(-Math.log10(tick) - 1e-9)));
   return Number((k * tick).toFixed(d));
+}
+
+/**
+ * The position's quantity (base asset) as a reduce-only stop's `quantity`: on the MARKET_LOT_SIZE
+ * step (nearest, removing float noise: the engine's position is the exchange's, so it is on the
+ * step); 0 when no such order can be placed (under marketMinQty, over marketMaxQty, no rules).
+ */
+export function stopQuantity(qty: number, rules: MarketRules | undefined): number {
+  const step = rules?.marketStepSize ?? 0;
+  if (!rules || !(step > 0) || !(qty > 0)) return 0;
+  const d = Math.max(0, Math.min(12, Math.ceil(-Math.log10(step) - 1e-9)));
+  const q = Number((Math.round(qty / step + 1e-9) * step).toFixed(d));
+  if (!(q > 0) || q < rules.marketMinQty - 1e-12 || q > rules.marketMaxQty + 1e-12) return 0;
+  return q;
 }
 
 const FIRED = new Set(['TRIGGERING', 'TRIGGERED', 'FINISHED']);
@@ -237,11 +264,17 @@ export async function ensureStop(d: StopDeps, symbol: string, pos: PositionState
       case 'ACTIVE': {
         if (o.mode === 'initial') return 'active';
         const minMove = Math.max(o.minMove ?? 0, rules?.tickSize ?? 0) - 1e-12;
-        if (Math.abs(stop - rec.stop_price) < minMove || stop === rec.stop_price) return 'active';
+        const posQty = stopQuantity(pos.qty, rules);
+        // A quantity stop must cover the position exactly: after a partial close or an add it is replaced.
+        const qtyOff = rec.quantity > 0 && Math.abs(rec.quantity - (posQty || pos.qty)) > 1e-12;
+        if (!qtyOff && (Math.abs(stop - rec.stop_price) < minMove || stop === rec.stop_price)) return 'active';
         const seq = rec.seq + 1;
         const next = stopClientAlgoId(symbol, ref, seq);
-        await guarded(d, rec, { status: 'REPLACING', next_client_algo_id: next, next_stop_price: stop, updated_at: d.now() });
-        return await advance(d, { ...rec, status: 'REPLACING', next_client_algo_id: next, next_stop_price: stop }, side, true);
+        // The form alternates (module comment): closePosition → quantity → closePosition …
+        const nextQty = rec.quantity > 0 ? 0 : posQty;
+        const moveTo = qtyOff && Math.abs(stop - rec.stop_price) < minMove ? rec.stop_price : stop;
+        await guarded(d, rec, { status: 'REPLACING', next_client_algo_id: next, next_stop_price: moveTo, next_quantity: nextQty, updated_at: d.now() });
+        return await advance(d, { ...rec, status: 'REPLACING', next_client_algo_id: next, next_stop_price: moveTo, next_quantity: nextQty }, side, true);
       }
     }
     return 'none';
@@ -262,7 +295,8 @@ async function activate(d: StopDeps, rec: ProtectRecord, o: ConditionalOrder, se
   const now = d.now();
   const first = !(rec.placed_at > 0);
   await guarded(d, rec, {
-    status: 'ACTIVE', client_algo_id: o.clientAlgoId, algo_id: o.algoId, stop_price: o.stopPrice, seq, next_client_algo_id: '', next_stop_price: 0,
+    status: 'ACTIVE', client_algo_id: o.clientAlgoId, algo_id: o.algoId, stop_price: o.stopPrice, seq, next_client_algo_id: '', next_stop_price: 0, next_quantity: 0,
+    quantity: o.closePosition ? 0 : (o.quantity ?? 0),
     error: '', updated_at: now,
     ...(first ? { placed_at: now, rest_ms: rec.opened_at > 0 ? Math.max(0, now - rec.opened_at) : -1 } : {}),
     ...extra,
@@ -321,8 +355,9 @@ async function place(d: StopDeps, rec: ProtectRecord, side: 'BUY' | 'SELL', cid:
 }
 
 /**
- * Completes a move REPLACING(old → next): place next, then cancel old; on -4130 cancel old first
- * and place next at once (the gap is recorded). Resumable from any point (`fresh`: nothing was
+ * Completes a move REPLACING(old → next): place next (a quantity stop when the old one is
+ * closePosition, `next_quantity`), then cancel old; only on -4130 (module comment) cancel old
+ * first and place next at once (the gap is recorded). Resumable from any point (`fresh`: nothing was
  * sent for this move yet, no look-ups needed).
  */
 async function advance(d: StopDeps, rec: ProtectRecord, side: 'BUY' | 'SELL', fresh: boolean): Promise<EnsureResult> {
@@ -332,6 +367,8 @@ async function advance(d: StopDeps, rec: ProtectRecord, side: 'BUY' | 'SELL', fr
   const nextCid = rec.next_client_algo_id;
   const stop = rec.next_stop_price;
   const seq = rec.seq + 1;
+  // The replacement's form, fixed in the record before any call (quantity 0: closePosition).
+  const req = { symbol: sym, side, type: 'STOP_MARKET' as const, stopPrice: stop, clientAlgoId: nextCid, ...(rec.next_quantity > 0 ? { quantity: rec.next_quantity } : {}) };
   let oldO: ConditionalOrder | null = null;
   if (!fresh) {
     const [n, o] = await Promise.all([x.fetchConditionalOrder(sym, nextCid), x.fetchConditionalOrder(sym, oldCid)]);
@@ -352,18 +389,26 @@ async function advance(d: StopDeps, rec: ProtectRecord, side: 'BUY' | 'SELL', fr
   const oldResting = fresh || resting(oldO);
   if (oldResting) {
     try {
-      const n = await x.placeConditionalOrder({ symbol: sym, side, type: 'STOP_MARKET', stopPrice: stop, clientAlgoId: nextCid });
+      // Place first, cancel after: the old one rests until the new one does (no gap).
+      const n = await x.placeConditionalOrder(req);
       await activate(d, rec, n, seq);
       return cancelOld(d, rec, oldCid, nextCid);
     } catch (e) {
+      if (isCode(e, IMMEDIATE_TRIGGER)) {
+        // The new level is already crossed; the old stop still rests: the move is dropped (harvest_brain's own exits close the position).
+        await guarded(d, rec, { status: 'ACTIVE', next_client_algo_id: '', next_stop_price: 0, next_quantity: 0, error: `${(e as ExchangeError).code}: ${(e as ExchangeError).message}`.slice(0, 300), updated_at: d.now() });
+        d.log.warn('protective stop move refused: the mark is already past the new level; the old stop stays', { symbol: sym, stop, old_stop: rec.stop_price });
+        return 'failed';
+      }
       if (!isCode(e, CLOSE_POSITION_EXISTS)) throw e;
     }
-    // -4130: one closePosition stop per side. Cancel the old one, then place the new one at once.
+    // -4130 although the old one is a quantity stop or the new one could not be one (module comment):
+    // one closePosition stop per side. Cancel the old one, then place the new one at once (a gap).
     const t0 = d.now();
     const c = await x.cancelConditionalOrder(sym, oldCid);
     if (fired(c)) return triggered(d, rec, c!);
     try {
-      const n = await x.placeConditionalOrder({ symbol: sym, side, type: 'STOP_MARKET', stopPrice: stop, clientAlgoId: nextCid });
+      const n = await x.placeConditionalOrder(req);
       const gap = d.now() - t0;
       await activate(d, rec, n, seq, { gap_ms: Math.max(gap, rec.gap_ms) });
       d.log.debug('protective stop moved by cancel-then-place (-4130)', { symbol: sym, stop, gap_ms: gap });
@@ -385,7 +430,7 @@ async function advance(d: StopDeps, rec: ProtectRecord, side: 'BUY' | 'SELL', fr
     }
   }
   // Old already gone (cancelled by a pass a crash interrupted): place next.
-  const n = await x.placeConditionalOrder({ symbol: sym, side, type: 'STOP_MARKET', stopPrice: stop, clientAlgoId: nextCid }).catch(async (e) => {
+  const n = await x.placeConditionalOrder(req).catch(async (e) => {
     if (e instanceof ExchangeError && (e.reason === 'duplicate' || e.unknownOutcome)) {
       const f = await x.fetchConditionalOrder(sym, nextCid);
       if (f) return f;

@@ -11,6 +11,7 @@
  * installed 4.5.84), so the wire parameters are exactly Binance's (docs/binance.md,
  * "Protective stops on the exchange": why not ccxt's unified createOrder).
  */
+import { checkQuantity } from '../order-rules.js';
 import { roundToTick, formatToStep } from '../precision.js';
 import { ExchangeError, type AlgoStatus, type ConditionalOrder, type ConditionalOrderRequest, type ConditionalType, type MarketRules } from '../types.js';
 
@@ -47,7 +48,11 @@ export const CLIENT_ALGO_ID_RE = /^[.A-Z:/a-z0-9_-]{1,36}$/;
 /**
  * The POST /fapi/v1/algoOrder parameters of a protective order: `closePosition=true`
  * (whole position, no `quantity`: -4137; no `reduceOnly`: closePosition already only
- * reduces), `workingType=MARK_PRICE` (Binance's default is CONTRACT_PRICE, the last price,
+ * reduces) when `req.quantity` is absent; else `quantity` (on the MARKET_LOT_SIZE step,
+ * checked as a market order's: -4003 / -1111 / -4023 / -1013 / -4005) with `reduceOnly=true`
+ * and no closePosition (Binance "New Algo Order": quantity and reduceOnly are allowed for
+ * CONDITIONAL orders without closePosition; not refused by -4130, which is about closePosition
+ * orders), `workingType=MARK_PRICE` (Binance's default is CONTRACT_PRICE, the last price,
  * which a wick can trigger), `priceProtect` left at FALSE (TRUE lets a stop not fire when
  * mark and last diverge), the trigger rounded to the nearest tick (PRICE_FILTER; -4014
  * otherwise). Throws ExchangeError for a stop price ≤ 0 or a clientAlgoId Binance would refuse.
@@ -60,13 +65,14 @@ export function algoOrderParams(req: ConditionalOrderRequest, rules: MarketRules
     throw new ExchangeError(`binance algoOrder ${req.symbol}: clientAlgoId '${req.clientAlgoId}' does not match ^[.A-Z:/a-z0-9_-]{1,36}$`, 'exchange_rejected', -4015);
   }
   const trigger = roundToTick(req.stopPrice, rules.tickSize);
+  if (req.quantity !== undefined) checkQuantity(rules, req.quantity);
   return {
     algoType: 'CONDITIONAL',
     symbol: req.symbol,
     side: req.side,
     type: req.type,
     triggerPrice: formatToStep(trigger, rules.tickSize),
-    closePosition: 'true',
+    ...(req.quantity !== undefined ? { quantity: formatToStep(req.quantity, rules.marketStepSize), reduceOnly: 'true' } : { closePosition: 'true' }),
     workingType: 'MARK_PRICE',
     clientAlgoId: req.clientAlgoId,
     newOrderRespType: 'RESULT',
@@ -81,13 +87,21 @@ const num = (v: unknown): number | undefined => {
   return Number.isFinite(n) ? n : undefined;
 };
 
+/** Whether a row says true (Binance sends booleans; strings accepted). */
+const isTrue = (v: unknown) => v === true || v === 'true';
+
 /**
- * Why an algo order row is not one of ours (a closePosition STOP_MARKET / TAKE_PROFIT_MARKET
- * on the mark price), or undefined when it is: `qt` only places and reads those.
+ * Why an algo order row is not one of ours, or undefined when it is: `qt` places and reads
+ * STOP_MARKET / TAKE_PROFIT_MARKET on the mark price, either closePosition or reduce-only
+ * with a quantity; the latter only under its own client ids (`qtp-`), so a reduce-only
+ * stop placed by hand is still left out.
  */
 export function foreignReason(raw: Record<string, unknown>): string | undefined {
   if (!TYPES.has(String(raw.orderType ?? raw.type))) return `orderType ${String(raw.orderType ?? raw.type)}`;
-  if (raw.closePosition !== true && raw.closePosition !== 'true') return 'closePosition false';
+  if (!isTrue(raw.closePosition)) {
+    if (!isTrue(raw.reduceOnly)) return 'closePosition false';
+    if (typeof raw.clientAlgoId !== 'string' || !raw.clientAlgoId.startsWith('qtp-')) return 'reduce-only, not placed by qt';
+  }
   if (raw.workingType !== 'MARK_PRICE') return `workingType ${String(raw.workingType)}`;
   return undefined;
 }
@@ -115,7 +129,8 @@ export function conditionalOrderFrom(raw: unknown): ConditionalOrder | undefined
     side,
     type: String(r.orderType ?? r.type) as ConditionalType,
     stopPrice: num(r.triggerPrice) ?? 0,
-    closePosition: true,
+    closePosition: isTrue(r.closePosition),
+    ...(isTrue(r.closePosition) ? {} : { quantity: num(r.quantity) ?? 0 }),
     workingType: 'MARK_PRICE',
     status: status as AlgoStatus,
     createdAt: created,

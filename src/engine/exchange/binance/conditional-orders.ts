@@ -38,8 +38,8 @@ export class ConditionalOrders {
   }
 
   /**
-   * POST /fapi/v1/algoOrder: a closePosition STOP_MARKET / TAKE_PROFIT_MARKET on the mark
-   * price (algo.ts algoOrderParams). Throws ExchangeError: `duplicate` (-4116/-20132) when
+   * POST /fapi/v1/algoOrder: a closePosition (or, with `req.quantity`, reduce-only)
+   * STOP_MARKET / TAKE_PROFIT_MARKET on the mark price (algo.ts algoOrderParams). Throws ExchangeError: `duplicate` (-4116/-20132) when
    * the clientAlgoId rests already; -2021 when the trigger is already crossed; a timeout or
    * 5xx is `unknownOutcome` (look it up with fetchConditionalOrder before placing again).
    */
@@ -105,8 +105,10 @@ export class ConditionalOrders {
 
   /**
    * GET /fapi/v1/openAlgoOrders (weight 1 with a symbol, 40 without): the protective orders
-   * resting now. Rows that are not closePosition STOP_MARKET / TAKE_PROFIT_MARKET on the mark
-   * price (placed by hand, say) are left out and counted in a warning.
+   * resting now: closePosition STOP_MARKET / TAKE_PROFIT_MARKET on the mark price, and
+   * reduce-only ones with a quantity under qt's client ids (`qtp-`, the gapless move of
+   * src/engine/protect/stops.ts). Other rows (placed by hand, say) are left out and counted
+   * in a warning.
    */
   async open(symbol?: string): Promise<ConditionalOrder[]> {
     if (symbol) this.d.rules(symbol);
@@ -124,7 +126,7 @@ export class ConditionalOrders {
       if (o && o.status === 'NEW') out.push(o);
       else if (!o) foreign++;
     }
-    if (foreign) this.log.warn('binance open algo orders not placed by qt (not closePosition stops on the mark price) are not listed', { symbol, count: foreign });
+    if (foreign) this.log.warn('binance open algo orders not placed by qt (not its closePosition or qtp- reduce-only stops on the mark price) are not listed', { symbol, count: foreign });
     return out;
   }
 }
