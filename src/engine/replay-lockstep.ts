@@ -34,6 +34,7 @@ import { replyMap } from '../redis/connect.js';
 import type { ReplayPriceSource } from './market/replay.js';
 import type { StageRunner } from './runtime/stage-runner.js';
 import { isConsumer } from './runtime/types.js';
+import { mulberry32 } from './market/gbm.js';
 
 /** Compares two stream ids (`ms-seq`). */
 function cmpId(a: string, b: string): number {
@@ -73,18 +74,6 @@ export async function pipelineBacklog(redis: Redis, names: Names): Promise<strin
     }
   }
   return null;
-}
-
-/** A small seeded generator (mulberry32): 32-bit state, uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** FNV-1a of a string (32 bits): derives one generator per id kind from the seed. */
@@ -164,7 +153,7 @@ export class ReplayLockStep {
   random(kind: string): () => number {
     let g = this.gens.get(kind);
     if (!g) {
-      g = seededRandom((this.seed ^ fnv1a(kind)) >>> 0);
+      g = mulberry32((this.seed ^ fnv1a(kind)) >>> 0);
       this.gens.set(kind, g);
     }
     return g;
