@@ -156,7 +156,8 @@ describe('ai_engine stage', () => {
     expect(shouldEmit({ ...last, confidence: 0.5 }, 'BUY', 0.52, 5000, 60000, 0.55)).toBe(false);
   });
 
-  async function runPipeline(env: Record<string, string>, waitMs: number) {
+  /** `persisted`: also wait until a closed BTCUSDT candle is stored (the engine persists each candle as it closes). */
+  async function runPipeline(env: Record<string, string>, waitMs: number, persisted = false) {
     const prefix = uniquePrefix('ai');
     const config = loadConfig({ env: { REDIS_URL: testRedisUrl(), QT_PREFIX: prefix, QT_LOG_LEVEL: 'silent', ...env } });
     const writer = testRedis();
@@ -171,6 +172,7 @@ describe('ai_engine stage', () => {
           return Number(o.confidence) >= config.trading.minConfidence;
         }) ? r : null;
       }, waitMs, 'a signal at or over min confidence');
+      if (persisted) await waitFor(async () => (await writer.llen(config.names.candles('BTCUSDT'))) > 0, waitMs, 'a closed BTCUSDT candle stored');
       return { entries, config, writer };
     } finally {
       await engine.stop();
@@ -178,7 +180,7 @@ describe('ai_engine stage', () => {
   }
 
   it('writes contract-valid signals from a running market feed within the warm-up (scaled clock)', async () => {
-    const { entries, config, writer } = await runPipeline({ QT_MARKET_TICK_MS: '100', QT_SIGNAL_INTERVAL_MS: '500' }, 3000);
+    const { entries, config, writer } = await runPipeline({ QT_MARKET_TICK_MS: '100', QT_SIGNAL_INTERVAL_MS: '500' }, 3000, true);
     const ids = new Set<string>();
     for (const [, f] of entries) {
       const o: Record<string, string> = {};
@@ -196,7 +198,7 @@ describe('ai_engine stage', () => {
       ids.add(d.value.signal_id);
     }
     expect(ids.size).toBe(entries.length);
-    // closed candles are kept for a restart
+    // closed candles are kept for a restart (waited for above: a signal can come before the first BTCUSDT candle is stored)
     expect(await writer.llen(config.names.candles('BTCUSDT'))).toBeGreaterThan(0);
   });
 
