@@ -58,7 +58,7 @@ export function prefixHashTag(prefix: string): string | null {
 /** The line that refuses an engine start on a cluster with an untagged prefix (UsageError). */
 export function untaggedPrefixMessage(prefix: string): string {
   const tag = prefix.replace(/[{}]/g, '') || 'quantum';
-  return `QT_PREFIX=${prefix} has no hash tag, and Redis at REDIS_URL is a cluster: the engine commits each message with its stream, state and metrics keys in one transaction, which a cluster allows only within one slot; set QT_PREFIX={${tag}} (keys become {${tag}}:stream:…) — see docs/redis-cluster.md`;
+  return `QT_PREFIX=${prefix} has no hash tag, and Redis at REDIS_URL is a cluster: the engine commits each message with its stream, state and metrics keys in one transaction, which a cluster allows only within one slot; set QT_PREFIX={${tag}} (every key then starts with {${tag}}: and shares one slot) — see docs/redis-cluster.md`;
 }
 
 /**
